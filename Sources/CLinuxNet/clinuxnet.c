@@ -1,0 +1,382 @@
+#define _GNU_SOURCE
+#include "clinuxnet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+
+static void copy_name(char dst[IFNAMSIZ], const char *name) {
+    memset(dst, 0, IFNAMSIZ);
+    strncpy(dst, name, IFNAMSIZ - 1);
+}
+
+int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual) {
+    if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (multi_queue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+    if (vnet_hdr) ifr.ifr_flags |= IFF_VNET_HDR;
+    copy_name(ifr.ifr_name, name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (actual) { memcpy(actual, ifr.ifr_name, IFNAMSIZ); actual[IFNAMSIZ - 1] = 0; }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int ctl_socket(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return s < 0 ? -errno : s;
+}
+
+static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
+    if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+    int s = ctl_socket();
+    if (s < 0) return s;
+    copy_name(ifr->ifr_name, name);
+    int r = ioctl(s, req, ifr);
+    int e = errno;
+    close(s);
+    return r < 0 ? -e : 0;
+}
+
+int ipop_if_index(const char *name) {
+    unsigned idx = if_nametoindex(name);
+    return idx == 0 ? -ENODEV : (int)idx;
+}
+
+int ipop_if_set_mtu(const char *name, int mtu) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_mtu = mtu;
+    return ifreq_ioctl(name, SIOCSIFMTU, &ifr);
+}
+
+int ipop_if_get_mtu(const char *name) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    int r = ifreq_ioctl(name, SIOCGIFMTU, &ifr);
+    return r < 0 ? r : ifr.ifr_mtu;
+}
+
+int ipop_if_set_mac(const char *name, const uint8_t mac[6]) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_hwaddr.sa_family = 1; // ARPHRD_ETHER
+    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+    return ifreq_ioctl(name, SIOCSIFHWADDR, &ifr);
+}
+
+int ipop_if_get_mac(const char *name, uint8_t mac[6]) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    int r = ifreq_ioctl(name, SIOCGIFHWADDR, &ifr);
+    if (r == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return r;
+}
+
+int ipop_if_set_up(const char *name, int up) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    int r = ifreq_ioctl(name, SIOCGIFFLAGS, &ifr);
+    if (r < 0) return r;
+    if (up) ifr.ifr_flags |= IFF_UP; else ifr.ifr_flags &= ~IFF_UP;
+    return ifreq_ioctl(name, SIOCSIFFLAGS, &ifr);
+}
+
+int ipop_if_set_txqueuelen(const char *name, int qlen) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_qlen = qlen;
+    return ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr);
+}
+
+int ipop_if_set_ipv4(const char *name, uint32_t addr, int prefix) {
+    if (prefix < 0 || prefix > 32) return -EINVAL;
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(addr);
+    int r = ifreq_ioctl(name, SIOCSIFADDR, &ifr);
+    if (r < 0) return r;
+    memset(&ifr, 0, sizeof ifr);
+    sin = (struct sockaddr_in *)&ifr.ifr_netmask;
+    sin->sin_family = AF_INET;
+    uint32_t mask = prefix == 0 ? 0 : (0xffffffffu << (32 - prefix));
+    sin->sin_addr.s_addr = htonl(mask);
+    return ifreq_ioctl(name, SIOCSIFNETMASK, &ifr);
+}
+
+int ipop_if_is_bridge(const char *name) {
+    if (strlen(name) >= IFNAMSIZ || strchr(name, '/')) return -EINVAL;
+    char path[96];
+    snprintf(path, sizeof path, "/sys/class/net/%s", name);
+    struct stat st;
+    if (stat(path, &st) < 0) return -errno;
+    snprintf(path, sizeof path, "/sys/class/net/%s/bridge", name);
+    return stat(path, &st) == 0 ? 1 : 0;
+}
+
+static int bridge_ifop(const char *bridge, const char *ifname, unsigned long req) {
+    int idx = ipop_if_index(ifname);
+    if (idx < 0) return idx;
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_ifindex = idx;
+    return ifreq_ioctl(bridge, req, &ifr);
+}
+
+int ipop_bridge_add_if(const char *bridge, const char *ifname) { return bridge_ifop(bridge, ifname, SIOCBRADDIF); }
+int ipop_bridge_del_if(const char *bridge, const char *ifname) { return bridge_ifop(bridge, ifname, SIOCBRDELIF); }
+
+// ---- UDP -------------------------------------------------------------------------------
+int ipop_udp_open(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int size = 4 << 20;
+    // FORCE variants need CAP_NET_ADMIN (we are root); fall back silently to the capped ones.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    struct sockaddr_in sin; memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int ipop_udp_local_port(int fd) {
+    struct sockaddr_in sin; socklen_t len = sizeof sin;
+    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0) return -errno;
+    return ntohs(sin.sin_port);
+}
+
+int ipop_udp_sendto(int fd, const void *buf, size_t len, uint32_t addr, uint16_t port) {
+    struct sockaddr_in sin; memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(addr);
+    ssize_t n = sendto(fd, buf, len, 0, (struct sockaddr *)&sin, sizeof sin);
+    return n < 0 ? -errno : (int)n;
+}
+
+struct ipop_batch {
+    int count;
+    int size;
+    uint8_t *storage;
+    struct iovec *iov;
+    struct sockaddr_in *addrs;
+    struct mmsghdr *msgs;
+};
+
+ipop_batch *ipop_batch_create(int count, int buffer_size) {
+    if (count <= 0 || buffer_size <= 0) return NULL;
+    ipop_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->count = count;
+    b->size = buffer_size;
+    b->storage = calloc((size_t)count, (size_t)buffer_size);
+    b->iov = calloc((size_t)count, sizeof *b->iov);
+    b->addrs = calloc((size_t)count, sizeof *b->addrs);
+    b->msgs = calloc((size_t)count, sizeof *b->msgs);
+    if (!b->storage || !b->iov || !b->addrs || !b->msgs) { ipop_batch_destroy(b); return NULL; }
+    for (int i = 0; i < count; i++) {
+        b->iov[i].iov_base = b->storage + (size_t)i * (size_t)buffer_size;
+        b->iov[i].iov_len = (size_t)buffer_size;
+        b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+        b->msgs[i].msg_hdr.msg_iovlen = 1;
+        b->msgs[i].msg_hdr.msg_name = &b->addrs[i];
+        b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
+    }
+    return b;
+}
+
+void ipop_batch_destroy(ipop_batch *b) {
+    if (!b) return;
+    free(b->storage); free(b->iov); free(b->addrs); free(b->msgs); free(b);
+}
+
+uint8_t *ipop_batch_buffer(ipop_batch *b, int i) { return b->storage + (size_t)i * (size_t)b->size; }
+int ipop_batch_capacity(const ipop_batch *b) { return b->count; }
+int ipop_batch_buffer_size(const ipop_batch *b) { return b->size; }
+int ipop_batch_length(const ipop_batch *b, int i) { return (int)b->msgs[i].msg_len; }
+uint32_t ipop_batch_addr(const ipop_batch *b, int i) { return ntohl(b->addrs[i].sin_addr.s_addr); }
+uint16_t ipop_batch_port(const ipop_batch *b, int i) { return ntohs(b->addrs[i].sin_port); }
+
+void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t port) {
+    b->iov[i].iov_len = (size_t)length;
+    b->addrs[i].sin_family = AF_INET;
+    b->addrs[i].sin_port = htons(port);
+    b->addrs[i].sin_addr.s_addr = htonl(addr);
+    b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
+}
+
+int ipop_batch_recv(int fd, ipop_batch *b) {
+    for (int i = 0; i < b->count; i++) {
+        b->iov[i].iov_len = (size_t)b->size;
+        b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
+        b->msgs[i].msg_len = 0;
+    }
+    int n = recvmmsg(fd, b->msgs, (unsigned)b->count, MSG_DONTWAIT, NULL);
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    return n;
+}
+
+int ipop_batch_send(int fd, ipop_batch *b, int count) {
+    int sent = 0;
+    while (sent < count) {
+        int n = sendmmsg(fd, b->msgs + sent, (unsigned)(count - sent), 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            // A datagram the kernel refuses (e.g. EPERM from a firewall, ENETUNREACH) must not
+            // wedge the rest of the batch: skip it and go on.
+            if (errno != EAGAIN && errno != EWOULDBLOCK && sent < count) { sent++; continue; }
+            return sent > 0 ? sent : -errno;
+        }
+        sent += n;
+    }
+    return sent;
+}
+
+// ---- event loop --------------------------------------------------------------------------
+int ipop_epoll_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int ipop_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev; memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int ipop_epoll_del(int epfd, int fd) {
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+int ipop_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) tokens[i] = evs[i].data.u64;
+    return n;
+}
+
+int ipop_signalfd_create(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -EINVAL;
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    // A peer going away must not kill us with SIGPIPE on the control socket.
+    signal(SIGPIPE, SIG_IGN);
+    return fd < 0 ? -errno : fd;
+}
+
+int ipop_signalfd_read(int fd) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(fd, &si, sizeof si);
+    if (n < 0) return (errno == EAGAIN) ? 0 : -errno;
+    if (n != sizeof si) return 0;
+    return (int)si.ssi_signo;
+}
+
+int ipop_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
+    return 0;
+}
+
+long ipop_read(int fd, void *buf, size_t len) {
+    ssize_t n;
+    do { n = read(fd, buf, len); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
+long ipop_write(int fd, const void *buf, size_t len) {
+    ssize_t n;
+    do { n = write(fd, buf, len); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
+int ipop_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+// ---- Unix control socket ----------------------------------------------------------------
+static int fill_sun(struct sockaddr_un *sun, const char *path) {
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun->sun_path) return -ENAMETOOLONG;
+    strcpy(sun->sun_path, path);
+    return 0;
+}
+
+int ipop_unix_listen(const char *path) {
+    struct sockaddr_un sun;
+    int r = fill_sun(&sun, path);
+    if (r < 0) return r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // A socket file left by a crashed daemon: remove it only if nobody answers on it.
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0) {
+        if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) { close(probe); close(fd); return -EADDRINUSE; }
+        close(probe);
+    }
+    unlink(path);
+    mode_t old = umask(077);
+    int b = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (b < 0 || listen(fd, 16) < 0) { int e = errno; close(fd); return -e; }
+    return fd;
+}
+
+int ipop_unix_accept(int fd) {
+    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) return -errno;
+    struct timeval tv = { .tv_sec = 2, .tv_usec = 0 };
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return c;
+}
+
+int ipop_unix_connect(const char *path) {
+    struct sockaddr_un sun;
+    int r = fill_sun(&sun, path);
+    if (r < 0) return r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) { int e = errno; close(fd); return -e; }
+    struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}

@@ -1,0 +1,84 @@
+// CLinuxNet: the few Linux calls Swift cannot make directly.
+//
+// ioctl(2) is variadic and TUNSETIFF/SIOCBRADDIF are function-like macros, and the Glibc
+// module is built without _GNU_SOURCE (no recvmmsg/sendmmsg). Every function returns
+// 0 (or a non-negative value) on success and -errno on failure, so Swift maps errors
+// to typed enums without reading the thread-local errno.
+#ifndef CLINUXNET_H
+#define CLINUXNET_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define IPOP_IFNAMSIZ 16
+
+// ---- TUN/TAP -------------------------------------------------------------------------
+// Opens /dev/net/tun and attaches a TAP named `name` (IFF_TAP|IFF_NO_PI). The kernel's
+// final name is copied to `actual` (IPOP_IFNAMSIZ bytes). Returns the fd or -errno.
+// -EBUSY: the name belongs to a TAP another process holds; -EINVAL: the name is a
+// non-TAP interface; -ENOENT: no /dev/net/tun; -EPERM: not root / no CAP_NET_ADMIN.
+int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual);
+
+// ---- interface configuration (ioctl on an AF_INET control socket) ----------------------
+int ipop_if_index(const char *name);                 // ifindex or -ENODEV
+int ipop_if_set_mtu(const char *name, int mtu);
+int ipop_if_get_mtu(const char *name);
+int ipop_if_set_mac(const char *name, const uint8_t mac[6]);
+int ipop_if_get_mac(const char *name, uint8_t mac[6]);
+int ipop_if_set_up(const char *name, int up);
+int ipop_if_set_txqueuelen(const char *name, int qlen);
+// addr is IPv4 in host byte order; prefix 0...32.
+int ipop_if_set_ipv4(const char *name, uint32_t addr, int prefix);
+// 1 if `name` is a Linux bridge (has /sys/class/net/NAME/bridge), 0 if not, -errno.
+int ipop_if_is_bridge(const char *name);
+int ipop_bridge_add_if(const char *bridge, const char *ifname);
+int ipop_bridge_del_if(const char *bridge, const char *ifname);
+
+// ---- UDP ------------------------------------------------------------------------------
+// A non-blocking IPv4 UDP socket bound to 0.0.0.0:port with large buffers. Returns fd.
+int ipop_udp_open(uint16_t port);
+int ipop_udp_local_port(int fd);
+// addr host byte order. Returns bytes sent or -errno.
+int ipop_udp_sendto(int fd, const void *buf, size_t len, uint32_t addr, uint16_t port);
+
+// Batched receive/send (recvmmsg/sendmmsg) over caller-owned buffers.
+typedef struct ipop_batch ipop_batch;
+ipop_batch *ipop_batch_create(int count, int buffer_size);
+void ipop_batch_destroy(ipop_batch *b);
+uint8_t *ipop_batch_buffer(ipop_batch *b, int i);
+int ipop_batch_capacity(const ipop_batch *b);
+int ipop_batch_buffer_size(const ipop_batch *b);
+// Received messages: length and source.
+int ipop_batch_length(const ipop_batch *b, int i);
+uint32_t ipop_batch_addr(const ipop_batch *b, int i);
+uint16_t ipop_batch_port(const ipop_batch *b, int i);
+// Messages to send: set length and destination per slot, then send `count` of them.
+void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t port);
+// Receives up to capacity datagrams without blocking. Returns count (0 if none) or -errno.
+int ipop_batch_recv(int fd, ipop_batch *b);
+// Sends slots [0, count). Returns how many were sent or -errno.
+int ipop_batch_send(int fd, ipop_batch *b, int count);
+
+// ---- event loop plumbing ------------------------------------------------------------------
+int ipop_epoll_create(void);
+int ipop_epoll_add(int epfd, int fd, uint64_t token);   // EPOLLIN, level-triggered
+int ipop_epoll_del(int epfd, int fd);
+// Waits up to timeout_ms (-1 forever); fills tokens[0..n). Returns n, 0 on timeout, -errno.
+int ipop_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+// Blocks SIGINT/SIGTERM/SIGHUP for the calling thread (call before creating threads) and
+// returns a signalfd that becomes readable when one arrives. Returns fd or -errno.
+int ipop_signalfd_create(void);
+// Reads one signal from the signalfd; returns its number, 0 if none, or -errno.
+int ipop_signalfd_read(int fd);
+int ipop_set_nonblocking(int fd);
+
+// ---- small file-descriptor helpers -------------------------------------------------------
+long ipop_read(int fd, void *buf, size_t len);         // bytes or -errno (-EAGAIN: nothing)
+long ipop_write(int fd, const void *buf, size_t len);  // bytes or -errno
+int ipop_close(int fd);
+
+// ---- Unix control socket --------------------------------------------------------------
+int ipop_unix_listen(const char *path);   // removes a stale socket file first; mode 0600
+int ipop_unix_accept(int fd);             // non-blocking accept; -EAGAIN if none
+int ipop_unix_connect(const char *path);
+#endif

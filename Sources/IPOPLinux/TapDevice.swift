@@ -1,0 +1,82 @@
+import CLinuxNet
+import Glibc
+
+/// A TAP device: Ethernet frames in and out through a file descriptor.
+///
+/// The device is not persistent: the kernel removes it when the descriptor closes, so a
+/// daemon that dies leaves no stale `ipop` behind.
+public final class TapDevice {
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case noTunDevice
+        case permissionDenied(String)
+        case nameInUse(String)
+        case nameTaken(String)
+        case invalidName(String)
+        case system(SystemError)
+
+        public var description: String {
+            switch self {
+            case .noTunDevice:
+                return "/dev/net/tun is missing: load the tun module (modprobe tun) or, in a container, pass the device through (--device /dev/net/tun)"
+            case .permissionDenied(let name):
+                return "cannot create TAP \(name): permission denied (run as root or with CAP_NET_ADMIN)"
+            case .nameInUse(let name):
+                return "TAP \(name) is already in use by another process (is another ipop running? pick another tap_name)"
+            case .nameTaken(let name):
+                return "cannot create TAP \(name): an interface of another kind already has that name (pick another tap_name)"
+            case .invalidName(let name):
+                return "invalid TAP name \"\(name)\" (1 to 15 characters, no '/' or spaces)"
+            case .system(let error):
+                return error.description
+            }
+        }
+    }
+
+    public let name: String
+    public let fd: Int32
+    public var interface: NetworkInterface { NetworkInterface(name: name) }
+    private var closed = false
+
+    public init(name: String) throws(Failure) {
+        guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(" ") else {
+            throw .invalidName(name)
+        }
+        var actual = [CChar](repeating: 0, count: 16)
+        let fd = actual.withUnsafeMutableBufferPointer { ipop_tap_open(name, 0, 0, $0.baseAddress) }
+        if fd < 0 {
+            switch -fd {
+            case ENOENT, ENODEV, ENXIO: throw .noTunDevice
+            case EPERM, EACCES: throw .permissionDenied(name)
+            case EBUSY: throw .nameInUse(name)
+            case EINVAL: throw .nameTaken(name)
+            default: throw .system(SystemError("create TAP \(name)", result: fd))
+            }
+        }
+        self.fd = fd
+        self.name = actual.withUnsafeBufferPointer { buf in
+            String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    /// Reads one frame into `buffer`. Returns its length, or nil when none is waiting.
+    @inline(__always)
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        let n = ipop_read(fd, buffer.baseAddress, buffer.count)
+        return n > 0 ? n : nil
+    }
+
+    /// Writes one frame. A full TAP queue drops it (like any congested link); returns false then.
+    @inline(__always)
+    @discardableResult
+    public func write(_ frame: UnsafeRawBufferPointer) -> Bool {
+        ipop_write(fd, frame.baseAddress, frame.count) == frame.count
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        _ = ipop_close(fd)
+    }
+
+    deinit { close() }
+}

@@ -1,0 +1,80 @@
+import CLinuxNet
+import IPOPWire
+
+/// The node's one UDP socket on the underlay, with batched receive (recvmmsg) and send (sendmmsg).
+public final class UDPSocket {
+    public let fd: Int32
+    public let port: UInt16
+
+    public init(port: UInt16) throws(SystemError) {
+        let fd = ipop_udp_open(port)
+        if fd < 0 {
+            throw SystemError("bind UDP port \(port)", result: fd)
+        }
+        self.fd = fd
+        self.port = UInt16(truncatingIfNeeded: ipop_udp_local_port(fd))
+    }
+
+    /// Sends one datagram (control plane: handshakes, keepalives). Errors are counted, not thrown:
+    /// an unreachable peer is normal life for a VPN.
+    @discardableResult
+    public func send(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) -> Bool {
+        ipop_udp_sendto(fd, bytes.baseAddress, bytes.count, endpoint.address, endpoint.port) >= 0
+    }
+
+    public func send(_ bytes: [UInt8], to endpoint: Endpoint) -> Bool {
+        bytes.withUnsafeBytes { send($0, to: endpoint) }
+    }
+
+    deinit { _ = ipop_close(fd) }
+}
+
+/// A fixed set of datagram buffers for recvmmsg/sendmmsg, allocated once.
+public final class DatagramBatch {
+    let raw: OpaquePointer
+    public let capacity: Int
+    public let bufferSize: Int
+
+    public init?(capacity: Int, bufferSize: Int) {
+        guard let raw = ipop_batch_create(Int32(capacity), Int32(bufferSize)) else { return nil }
+        self.raw = raw
+        self.capacity = capacity
+        self.bufferSize = bufferSize
+    }
+
+    deinit { ipop_batch_destroy(raw) }
+
+    @inline(__always)
+    public func buffer(_ i: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: ipop_batch_buffer(raw, Int32(i)), count: bufferSize)
+    }
+
+    @inline(__always)
+    public func length(_ i: Int) -> Int { Int(ipop_batch_length(raw, Int32(i))) }
+
+    @inline(__always)
+    public func source(_ i: Int) -> Endpoint {
+        Endpoint(address: ipop_batch_addr(raw, Int32(i)), port: ipop_batch_port(raw, Int32(i)))
+    }
+
+    @inline(__always)
+    public func set(_ i: Int, length: Int, to endpoint: Endpoint) {
+        ipop_batch_set(raw, Int32(i), Int32(length), endpoint.address, endpoint.port)
+    }
+
+    /// Receives what is waiting (up to capacity) without blocking. Returns the count.
+    @inline(__always)
+    public func receive(from socket: UDPSocket) -> Int {
+        let n = ipop_batch_recv(socket.fd, raw)
+        return n > 0 ? Int(n) : 0
+    }
+
+    /// Sends slots 0..<count.
+    @inline(__always)
+    @discardableResult
+    public func send(count: Int, on socket: UDPSocket) -> Int {
+        guard count > 0 else { return 0 }
+        let n = ipop_batch_send(socket.fd, raw, Int32(count))
+        return n > 0 ? Int(n) : 0
+    }
+}
