@@ -1,0 +1,37 @@
+import IPOPLink
+import IPOPLinux
+import IPOPSwitch
+import IPOPWire
+
+/// UDP -> open -> switch -> TAP.
+///
+/// One recvmmsg batch; each datagram is authenticated and decrypted in place, the switch learns
+/// its source MAC on that link, and the frame goes to that overlay's TAP only (split horizon).
+extension Node {
+    func drainSocket(now: ContinuousClock.Instant) {
+        // Bounded: at most a few batches per wake-up so TAP readers get their turn.
+        for _ in 0..<4 {
+            let count = rx.receive(from: udp)
+            if count == 0 { return }
+            for i in 0..<count {
+                let datagram = rx.buffer(i)
+                switch engine.receive(datagram: datagram, length: rx.length(i), from: rx.source(i), now: now) {
+                case .frame(let peer, let offset, let length):
+                    guard let overlay = overlayOfLink[peer.raw] else { continue }
+                    let frame = UnsafeRawBufferPointer(rebasing: datagram[offset..<(offset + length)])
+                    switch overlay.fabric.fromLink(LinkID(peer.raw), frame: frame, now: now) {
+                    case .deliverToTap:
+                        overlay.tap.write(frame)
+                    case .drop:
+                        continue
+                    }
+                case .handled:
+                    engineWantsPoll = true
+                case .dropped:
+                    continue
+                }
+            }
+            if count < rx.capacity { return }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import IPOPLink
+import IPOPSwitch
+
+extension Node {
+    func statusReport(now: ContinuousClock.Instant) -> StatusReport {
+        var overlaysOut: [StatusReport.OverlayStatus] = []
+        for overlay in overlays {
+            var links: [StatusReport.LinkStatus] = []
+            for link in overlay.links {
+                let s = engine.status(link, now: now)
+                links.append(StatusReport.LinkStatus(
+                    peer: s.name,
+                    endpoint: s.endpoint.map { "\($0)" },
+                    state: s.state.rawValue,
+                    rx_frames: s.rxFrames, tx_frames: s.txFrames, rx_bytes: s.rxBytes, tx_bytes: s.txBytes,
+                    last_handshake_s: s.lastHandshake.map { Int($0.duration(to: now).components.seconds) },
+                    dropped: s.drops))
+            }
+            let macs = overlay.fabric.entries(now: now).map { e in
+                StatusReport.MACEntry(mac: e.mac.description,
+                                      link: e.link.map { overlay.name(of: $0) } ?? "local",
+                                      age_s: Int(e.age.components.seconds))
+            }
+            overlaysOut.append(StatusReport.OverlayStatus(
+                id: overlay.config.id, mode: "switchmode", tap: overlay.tap.name, mtu: overlay.config.mtu,
+                links: links, mac_table: macs, counters: overlay.fabric.counters.dictionary))
+        }
+        return StatusReport(node: config.nodeName, listen_port: Int(udp.port),
+                            uptime_s: Int(startedAt.duration(to: now).components.seconds), overlays: overlaysOut)
+    }
+
+    func statusJSON(now: ContinuousClock.Instant) -> [UInt8] {
+        statusReport(now: now).json()
+    }
+}

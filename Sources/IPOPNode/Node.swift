@@ -1,0 +1,199 @@
+import Foundation
+import IPOPLink
+import IPOPLinux
+import IPOPSwitch
+import IPOPWire
+import Logging
+
+/// The running daemon: one UDP socket, one TAP per overlay, one secure-link engine, one loop.
+///
+/// Everything runs on one thread around epoll, so the switch tables and the link engine need no
+/// locks: the TAP reader, the UDP reader, timers and the control socket take turns.
+public final class Node {
+    public enum Failure: Error, CustomStringConvertible {
+        case tap(overlay: String, TapDevice.Failure)
+        case interface(overlay: String, SystemError)
+        case bridge(overlay: String, Bridge.Failure)
+        case socket(SystemError)
+        case control(SystemError)
+
+        public var description: String {
+            switch self {
+            case .tap(let id, let e): return "overlay \(id): \(e)"
+            case .interface(let id, let e): return "overlay \(id): \(e)"
+            case .bridge(let id, let e): return "overlay \(id): \(e)"
+            case .socket(let e):
+                return e.errno == EADDRINUSE
+                    ? "\(e) (another ipop or program uses this port; change listen_port)" : e.description
+            case .control(let e): return e.description
+            }
+        }
+    }
+
+    let config: Config
+    let log: Logger
+    let engine: LinkEngine
+    let udp: UDPSocket
+    let rx: DatagramBatch
+    let tx: DatagramBatch
+    let floodScratch: UnsafeMutableRawBufferPointer
+    var overlays: [Overlay] = []
+    var overlayOfLink: [UInt32: Overlay] = [:]
+    var engineWantsPoll = true
+    var nextEngineWake: ContinuousClock.Instant
+    var nextHousekeeping: ContinuousClock.Instant
+    var lastLinkState: [UInt32: String] = [:]
+    let startedAt: ContinuousClock.Instant
+    private let poller: Poller
+    private let signals: SignalDescriptor
+    private var control: UnixListener?
+    private var running = true
+
+    private enum Token {
+        static let signal: UInt64 = 1
+        static let udp: UInt64 = 2
+        static let control: UInt64 = 3
+        static let tapBase: UInt64 = 100
+    }
+
+    /// Sets up every device and socket; on any failure, what was created is removed again
+    /// (TAPs vanish when their descriptor closes).
+    public init(config: Config, logger: Logger) throws(Failure) {
+        self.config = config
+        self.log = logger
+        do { signals = try SignalDescriptor(); poller = try Poller() } catch { throw .socket(error) }
+        do { udp = try UDPSocket(port: config.listenPort) } catch { throw .socket(error) }
+        guard let rx = DatagramBatch(capacity: Tunables.batchSize, bufferSize: Tunables.slotSize),
+              let tx = DatagramBatch(capacity: Tunables.batchSize, bufferSize: Tunables.slotSize) else {
+            throw .socket(SystemError("allocate datagram buffers", errno: ENOMEM))
+        }
+        self.rx = rx
+        self.tx = tx
+        floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
+        engine = LinkEngine()
+        let now = ContinuousClock.now
+        startedAt = now
+        nextEngineWake = now
+        nextHousekeeping = now
+
+        for (i, oc) in config.overlays.enumerated() {
+            let overlay = try Node.makeOverlay(index: i, config: oc, log: logger)
+            overlays.append(overlay)
+            engine.addOverlay(id: oc.id, privateKey: oc.privateKey ?? config.privateKey, psk: oc.psk)
+            for peer in oc.peers {
+                let id = engine.addPeer(overlay: oc.id, name: peer.name, publicKey: peer.publicKey, endpoint: peer.endpoint)
+                overlay.addLink(id, name: peer.name)
+                overlayOfLink[id.raw] = overlay
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (config.controlSocket as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {}
+        do { control = try UnixListener(path: config.controlSocket) } catch { throw .control(error) }
+        do {
+            try poller.add(fd: signals.fd, token: Token.signal)
+            try poller.add(fd: udp.fd, token: Token.udp)
+            try poller.add(fd: control!.fd, token: Token.control)
+            for o in overlays { try poller.add(fd: o.tap.fd, token: Token.tapBase + UInt64(o.index)) }
+        } catch { throw .socket(error) }
+    }
+
+    deinit { floodScratch.deallocate() }
+
+    private static func makeOverlay(index: Int, config oc: OverlayConfig, log: Logger) throws(Failure) -> Overlay {
+        let tap: TapDevice
+        do { tap = try TapDevice(name: oc.tapName) } catch { throw .tap(overlay: oc.id, error) }
+        let iface = tap.interface
+        do {
+            try iface.setMTU(oc.mtu)
+            if let mac = oc.mac { try iface.setMAC(mac) }
+            try iface.setTxQueueLength(1000)
+            try iface.setUp()
+            if let ip4 = oc.ip4 { try iface.setIPv4(ip4, prefixLength: oc.ip4Mask) }
+        } catch { throw .interface(overlay: oc.id, error) }
+        if let bridge = oc.bridge {
+            do { try Bridge(name: bridge).addPort(tap.name) } catch { throw .bridge(overlay: oc.id, error) }
+        }
+        var line = "overlay \(oc.id): tap \(tap.name) up, mtu \(oc.mtu)"
+        if let ip4 = oc.ip4 { line += ", \(Endpoint.formatIPv4(ip4))/\(oc.ip4Mask)" }
+        if let bridge = oc.bridge { line += ", port of bridge \(bridge)" }
+        line += ", \(oc.peers.count) peer(s)"
+        log.info("\(line)")
+        return Overlay(index: index, config: oc, tap: tap)
+    }
+
+    /// Runs until SIGINT/SIGTERM.
+    public func run() {
+        log.info("node \(config.nodeName) listening on udp port \(udp.port), control socket \(config.controlSocket)")
+        while running {
+            let now = ContinuousClock.now
+            if engineWantsPoll || now >= nextEngineWake { serviceEngine(now: now) }
+            if now >= nextHousekeeping { housekeeping(now: now) }
+            let wake = min(nextEngineWake, nextHousekeeping)
+            let timeout = max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
+            poller.wait(timeoutMilliseconds: timeout) { token in
+                let now = ContinuousClock.now
+                switch token {
+                case Token.udp: drainSocket(now: now)
+                case Token.signal: handleSignal()
+                case Token.control: serveControl()
+                default:
+                    let i = Int(token - Token.tapBase)
+                    if i >= 0 && i < overlays.count { drainTap(overlays[i], now: now) }
+                }
+            }
+        }
+        shutdown()
+    }
+
+    private static func milliseconds(until wake: ContinuousClock.Instant, from now: ContinuousClock.Instant) -> Int32 {
+        let d = now.duration(to: wake)
+        let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 + 1
+        return Int32(clamping: ms)
+    }
+
+    /// Sends what the link engine asks for (handshakes, keepalives) and notes its next wake-up.
+    func serviceEngine(now: ContinuousClock.Instant) {
+        engineWantsPoll = false
+        let (datagrams, wake) = engine.poll(now: now)
+        for d in datagrams { _ = udp.send(d.bytes, to: d.to) }
+        nextEngineWake = wake ?? now + .seconds(1)
+    }
+
+    private func handleSignal() {
+        while let signal = signals.read() {
+            if signal == SIGHUP {
+                log.info("SIGHUP: nothing to reload yet (restart to apply config changes)")
+            } else {
+                log.info("signal \(signal): shutting down")
+                running = false
+            }
+        }
+    }
+
+    private func serveControl() {
+        while let connection = control?.accept() {
+            defer { connection.close() }
+            let request = connection.readLine()?.trimmingCharacters(in: .whitespaces) ?? ""
+            let reply: [UInt8]
+            switch request {
+            case "status", "":
+                reply = statusJSON(now: ContinuousClock.now)
+            default:
+                reply = Array("{\"error\":\"unknown request \\\"\(request.prefix(40))\\\"\"}\n".utf8)
+            }
+            connection.write(reply)
+        }
+    }
+
+    private func shutdown() {
+        for o in overlays {
+            if let bridge = o.config.bridge { Bridge(name: bridge).removePort(o.tap.name) }
+            o.tap.close()
+        }
+        control?.close()
+        control = nil
+        log.info("stopped; taps removed")
+    }
+}

@@ -1,0 +1,61 @@
+import IPOPLink
+import IPOPLinux
+import IPOPSwitch
+import IPOPWire
+
+/// TAP -> switch -> seal -> UDP.
+///
+/// Frames are read straight into send slots behind room for the link header, sealed in place
+/// and sent as one sendmmsg batch. Nothing here allocates, logs or locks.
+extension Node {
+    func drainTap(_ overlay: Overlay, now: ContinuousClock.Instant) {
+        let header = LinkEngine.transportHeaderSize
+        let maxFrame = Tunables.slotSize - LinkEngine.transportOverhead
+        var used = 0
+        for _ in 0..<Tunables.tapReadBudget {
+            // Keep room for a flood to every link of this overlay.
+            if used + max(1, overlay.links.count) > tx.capacity {
+                tx.send(count: used, on: udp)
+                used = 0
+            }
+            let slot = tx.buffer(used)
+            let payload = UnsafeMutableRawBufferPointer(rebasing: slot[header..<(header + maxFrame)])
+            guard let length = overlay.tap.read(into: payload) else { break }
+            let frame = UnsafeRawBufferPointer(rebasing: payload[0..<length])
+            switch overlay.fabric.fromTap(frame, now: now) {
+            case .unicast(let link):
+                used += seal(PeerID(raw: link.raw), slot: used, length: length, now: now)
+            case .flood:
+                // One copy of the plaintext per extra link: sealing works in place.
+                let links = overlay.links
+                if links.count > 1 {
+                    floodScratch.baseAddress!.copyMemory(from: frame.baseAddress!, byteCount: length)
+                }
+                for (i, link) in links.enumerated() {
+                    if i > 0 {
+                        tx.buffer(used).baseAddress!.advanced(by: header)
+                            .copyMemory(from: floodScratch.baseAddress!, byteCount: length)
+                    }
+                    used += seal(link, slot: used, length: length, now: now)
+                }
+            case .drop:
+                continue
+            }
+        }
+        tx.send(count: used, on: udp)
+    }
+
+    /// Seals the frame in slot `slot` for `peer`. Returns 1 if the slot is ready to send, 0 if not
+    /// (no session yet: the engine starts a handshake and the frame is dropped, as on a cold ARP cache).
+    @inline(__always)
+    private func seal(_ peer: PeerID, slot: Int, length: Int, now: ContinuousClock.Instant) -> Int {
+        switch engine.seal(peer: peer, buffer: tx.buffer(slot), payloadLength: length, now: now) {
+        case .send(let sealedLength, let endpoint):
+            tx.set(slot, length: sealedLength, to: endpoint)
+            return 1
+        case .noSession, .noEndpoint:
+            engineWantsPoll = true
+            return 0
+        }
+    }
+}
