@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C shim: TUN/TAP and bridge ioctls, recvmmsg/sendmmsg, epoll (ioctl is variadic).
@@ -26,6 +28,20 @@ let package = Package(
         .target(name: "IPOPLink", dependencies: [
             "IPOPWire",
             .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Pure: STUN/TURN codecs (RFC 8489/8656), candidates, connectivity checks, TURN client state.
+        .target(name: "IPOPTraversal", dependencies: [
+            "IPOPWire",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Signalling: XMPP client (RFC 6120/6121) on SwiftNIO + swift-nio-ssl, streaming XML reader.
+        .target(name: "IPOPSignal", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The only module that talks to the kernel.
         .target(name: "IPOPLinux", dependencies: ["CLinuxNet", "IPOPWire"]),
@@ -47,5 +63,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
+        .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
+                    resources: [.copy("Resources")]),
+        .testTarget(name: "IPOPSignalTests", dependencies: ["IPOPSignal"]),
     ]
 )

@@ -1,0 +1,1 @@
+// IPOPSignal: see the files of this module.

@@ -1,0 +1,1 @@
+// IPOPTraversal: see the files of this module.
