@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import IPOPLink
 import IPOPLinux
@@ -77,7 +78,8 @@ public final class Node {
         nextHousekeeping = now
 
         for (i, oc) in config.overlays.enumerated() {
-            let overlay = try Node.makeOverlay(index: i, config: oc, log: logger)
+            let key = oc.privateKey ?? config.privateKey
+            let overlay = try Node.makeOverlay(index: i, config: oc, mac: oc.mac ?? Node.stableMAC(key: key, overlay: oc.id), log: logger)
             overlays.append(overlay)
             engine.addOverlay(id: oc.id, privateKey: oc.privateKey ?? config.privateKey, psk: oc.psk)
             for peer in oc.peers {
@@ -101,13 +103,25 @@ public final class Node {
 
     deinit { floodScratch.deallocate() }
 
-    private static func makeOverlay(index: Int, config oc: OverlayConfig, log: Logger) throws(Failure) -> Overlay {
+    /// A TAP MAC derived from the node key and overlay id: a restarted node keeps its MAC, so the
+    /// neighbours' ARP caches stay right (a random MAC cost ~40 s of lost pings after a restart).
+    static func stableMAC(key: Curve25519.KeyAgreement.PrivateKey, overlay: String) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array("ipop-swift tap mac".utf8))
+        hasher.update(data: key.publicKey.rawRepresentation)
+        hasher.update(data: Array(overlay.utf8))
+        var mac = Array(hasher.finalize().prefix(6))
+        mac[0] = (mac[0] & 0xfe) | 0x02   // unicast, locally administered
+        return mac
+    }
+
+    private static func makeOverlay(index: Int, config oc: OverlayConfig, mac: [UInt8], log: Logger) throws(Failure) -> Overlay {
         let tap: TapDevice
         do { tap = try TapDevice(name: oc.tapName) } catch { throw .tap(overlay: oc.id, error) }
         let iface = tap.interface
         do {
             try iface.setMTU(oc.mtu)
-            if let mac = oc.mac { try iface.setMAC(mac) }
+            try iface.setMAC(mac)
             try iface.setTxQueueLength(1000)
             try iface.setUp()
             if let ip4 = oc.ip4 { try iface.setIPv4(ip4, prefixLength: oc.ip4Mask) }

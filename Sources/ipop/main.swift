@@ -75,14 +75,14 @@ struct Status: ParsableCommand {
 }
 
 struct GenKey: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a new base64 X25519 private key.")
+    static let configuration = CommandConfiguration(commandName: "genkey", abstract: "Print a new base64 X25519 private key.")
     func run() {
         print(Curve25519.KeyAgreement.PrivateKey().rawRepresentation.base64EncodedString())
     }
 }
 
 struct PubKey: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read a private key on stdin, print its public key.")
+    static let configuration = CommandConfiguration(commandName: "pubkey", abstract: "Read a private key on stdin, print its public key.")
     func run() throws {
         let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         do {
@@ -95,7 +95,7 @@ struct PubKey: ParsableCommand {
 }
 
 struct GenPSK: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a new base64 pre-shared key for an overlay's psk.")
+    static let configuration = CommandConfiguration(commandName: "genpsk", abstract: "Print a new base64 pre-shared key for an overlay's psk.")
     func run() {
         print(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.base64EncodedString())
     }
