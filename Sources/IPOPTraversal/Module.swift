@@ -1,1 +1,0 @@
-// IPOPTraversal: see the files of this module.
