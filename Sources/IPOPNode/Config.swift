@@ -18,6 +18,10 @@ public struct Config: Sendable {
     public var controlSocket: String
     public var logLevel: LogLevel
     public var overlays: [OverlayConfig]
+    /// A session is replaced by a fresh handshake once it is this old (forward secrecy).
+    public var rekeyAfter: Duration = .seconds(120)
+    /// A keepalive goes out on a link idle this long, so NAT mappings stay open.
+    public var keepalive: Duration = .seconds(10)
 
     public enum LogLevel: String, CaseIterable, Sendable {
         case trace, debug, info, notice, warning, error, critical
@@ -57,6 +61,8 @@ public struct Config: Sendable {
         guard let logLevel = LogLevel(rawValue: levelText.lowercased()) else {
             throw ConfigError("log_level", "\"\(levelText)\" is not one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        let rekeyAfter = try r.int("rekey_after_s", in: 10...86400) ?? 120
+        let keepalive = try r.int("keepalive_s", in: 1...3600) ?? 10
         guard let overlayValues = try r.array("overlays") else { throw ConfigError("overlays", "is required") }
         guard !overlayValues.isEmpty else { throw ConfigError("overlays", "must list at least one overlay") }
         var overlays: [OverlayConfig] = []
@@ -64,11 +70,12 @@ public struct Config: Sendable {
             overlays.append(try OverlayConfig.parse(value, path: "overlays[\(i)]", baseDirectory: baseDirectory))
         }
         try r.rejectUnknownKeys(known: ["node_name", "private_key", "private_key_file", "listen_port",
-                                        "control_socket", "log_level", "overlays"])
+                                        "control_socket", "log_level", "overlays", "rekey_after_s", "keepalive_s"])
         try checkUnique(overlays.map(\.id), key: "id")
         try checkUnique(overlays.map(\.tapName), key: "tap_name")
         return Config(nodeName: nodeName, privateKey: privateKey, listenPort: listenPort,
-                      controlSocket: controlSocket, logLevel: logLevel, overlays: overlays)
+                      controlSocket: controlSocket, logLevel: logLevel, overlays: overlays,
+                      rekeyAfter: .seconds(rekeyAfter), keepalive: .seconds(keepalive))
     }
 
     private static func checkUnique(_ values: [String], key: String) throws(ConfigError) {

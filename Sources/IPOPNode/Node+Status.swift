@@ -26,7 +26,8 @@ extension Node {
                 links: links, mac_table: macs, counters: overlay.fabric.counters.dictionary))
         }
         return StatusReport(node: config.nodeName, listen_port: Int(udp.port),
-                            uptime_s: Int(startedAt.duration(to: now).components.seconds), overlays: overlaysOut)
+                            uptime_s: Int(startedAt.duration(to: now).components.seconds),
+                            dropped: engine.drops.dictionary, overlays: overlaysOut)
     }
 
     func statusJSON(now: ContinuousClock.Instant) -> [UInt8] {

@@ -71,7 +71,11 @@ public final class Node {
         self.rx = rx
         self.tx = tx
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
-        engine = LinkEngine()
+        var timers = LinkTimers.default
+        timers.rekeyAfterTime = config.rekeyAfter
+        timers.rejectAfterTime = config.rekeyAfter + .seconds(60)
+        timers.persistentKeepalive = config.keepalive
+        engine = LinkEngine(timers: timers)
         let now = ContinuousClock.now
         startedAt = now
         nextEngineWake = now

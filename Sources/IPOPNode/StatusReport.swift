@@ -5,6 +5,9 @@ public struct StatusReport: Codable, Sendable {
     public var node: String
     public var listen_port: Int
     public var uptime_s: Int
+    /// Datagrams dropped by the link engine before they could be tied to a link, by cause
+    /// (unknown_peer, bad_mac, rate_limited, malformed, ...), plus every link's drops.
+    public var dropped: [String: UInt64]
     public var overlays: [OverlayStatus]
 
     public struct OverlayStatus: Codable, Sendable {
