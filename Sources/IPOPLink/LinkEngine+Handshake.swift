@@ -61,6 +61,7 @@ extension LinkEngine {
             let index = randomIndex()
             let keypair = Keypair(localIndex: index, remoteIndex: message.senderIndex, keys: keys, createdAt: now,
                                   isInitiator: false, peer: raw, rejectAfterMessages: timers.rejectAfterMessages)
+            keypair.crossedOurInitiation = peer.handshake != nil
             retire(peer.next)
             peer.next = keypair
             keypairsByIndex[index] = keypair
@@ -96,11 +97,17 @@ extension LinkEngine {
                               createdAt: now, isInitiator: true, peer: raw,
                               rejectAfterMessages: timers.rejectAfterMessages)
         keypairsByIndex[keypair.localIndex] = keypair
-        // The newest session is used for sending; older ones stay open for receiving. An unconfirmed
-        // `next` (simultaneous initiation) stays: the peer will send on it and confirm it.
-        demoteCurrent(peer)
-        peer.current = keypair
-        sessionEstablished(peer, now: now)
+        // An unconfirmed `next` (simultaneous initiation) stays: the peer will send on it and confirm it.
+        if let current = peer.current, !current.isInitiator, current.crossedOurInitiation,
+           isFresh(current, now: now), !winsTieBreak(peer) {
+            // Simultaneous handshakes, and the peer's fresh session already won: keep it for sending.
+            peer.previous.insert(keypair, at: 0)
+            trimPrevious(peer)
+        } else {
+            demoteCurrent(peer)
+            peer.current = keypair
+            sessionEstablished(peer, now: now)
+        }
         // The responder may only send once it hears from us on the new session: confirm right away.
         if peer.queue.isEmpty { enqueueTransport([], peer: peer, now: now) }
         flushQueue(peer, now: now)
@@ -112,10 +119,15 @@ extension LinkEngine {
         guard let next = peer.next else { return }
         peer.next = nil
         peer.handshakeForced = false
-        // The peer sent on this session, so it holds it: always switch to it. (Keeping our own
-        // "fresh" initiator session instead would be wrong after a peer restart, when that session
-        // died with the peer's memory. In a simultaneous handshake both sides keep both sessions
-        // for receiving, so whichever each side sends on, traffic flows.)
+        if next.crossedOurInitiation, let current = peer.current, current.isInitiator,
+           isFresh(current, now: now), winsTieBreak(peer) {
+            // Simultaneous handshakes: both sides keep the session initiated by the larger static key
+            // (ours, here); the peer's stays open for receiving. Only when the two initiations crossed:
+            // after a peer restart our session died with the peer's memory, and the peer's must win.
+            peer.previous.insert(next, at: 0)
+            trimPrevious(peer)
+            return
+        }
         demoteCurrent(peer)
         peer.current = next
         sessionEstablished(peer, now: now)

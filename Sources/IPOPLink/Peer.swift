@@ -100,6 +100,11 @@ final class Keypair {
     /// True if we sent the initiation: only the initiator rekeys on age (avoids both sides racing).
     let isInitiator: Bool
     let peer: UInt32
+    /// Responder sessions only: our own initiation to the peer was in flight when the peer's arrived,
+    /// i.e. both sides initiated at once and the tie-break decides which session both send on.
+    /// (A peer's initiation with nothing of ours in flight means the peer restarted or rekeyed:
+    /// its session wins, since the peer may have forgotten ours.)
+    var crossedOurInitiation = false
     var sendCounter: UInt64 = 0
     var replay: ReplayWindow
 

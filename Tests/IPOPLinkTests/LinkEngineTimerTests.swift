@@ -158,6 +158,26 @@ import Testing
         #expect(pair.a.frames.last?.bytes == frame(2))
     }
 
+    /// Regression (found end to end): A initiated a session seconds before B restarted; B's new
+    /// initiation must win even where A's key would win a tie-break, or A keeps sending on a
+    /// session that died with B's memory.
+    @Test(arguments: [true, false])
+    func peerRestartingSecondsAfterOurHandshakeStillReplacesOurSession(aHasLargerKey: Bool) {
+        let pair = Pair(aHasLargerKey: aHasLargerKey)
+        pair.establish()
+        let wire = pair.wire
+        wire.advance(.seconds(2))
+        pair.b.engine = wire.makeEngine()
+        pair.b.engine.addOverlay(id: "lab", privateKey: pair.b.key, psk: nil)
+        let ba2 = pair.b.engine.addPeer(overlay: "lab", name: "a", publicKey: pair.a.key.publicKey, endpoint: pair.a.endpoint)
+        wire.send(pair.b, to: ba2, frame(7))
+        wire.run()
+        wire.send(pair.a, to: pair.ab, frame(8))
+        wire.deliverAll()
+        #expect(pair.b.frames.last?.bytes == frame(8))
+        #expect(pair.b.engine.drops.unknownPeer == 0)
+    }
+
     @Test func deadPeerDetectionReHandshakesAPeerThatLostItsState() {
         // B restarts without knowing A's endpoint: only A can repair the link.
         let pair = Pair()
