@@ -65,6 +65,11 @@ let package = Package(
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
         .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
                     resources: [.copy("Resources")]),
-        .testTarget(name: "IPOPSignalTests", dependencies: ["IPOPSignal"]),
+        .testTarget(name: "IPOPSignalTests", dependencies: [
+            "IPOPSignal",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -1,1 +1,0 @@
-// IPOPSignal: see the files of this module.
