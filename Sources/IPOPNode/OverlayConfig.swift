@@ -11,6 +11,9 @@ public struct OverlayConfig: Sendable {
     public var mac: [UInt8]?
     public var ip4: UInt32?
     public var ip4Mask: Int
+    /// L3 mode: the node's overlay IPv6 address and prefix length (neighbour solicitations answered locally).
+    public var ip6: IPv6Address?
+    public var ip6PrefixLength: Int
     public var bridge: String?
     public var psk: SymmetricKey?
     /// Overrides the node key for this overlay only (so membership of one overlay gives nothing in another).
@@ -24,17 +27,14 @@ public struct OverlayConfig: Sendable {
     /// IPOP's tap MTU; the seed sets containers to 1280 too.
     public static let defaultMTU = 1280
 
-    static let knownKeys = ["id", "switchmode", "tap_name", "mtu", "mac", "ip4", "ip4_mask", "bridge", "psk",
+    static let knownKeys = ["id", "switchmode", "tap_name", "mtu", "mac", "ip4", "ip4_mask", "ip6", "ip6_prefix_len",
+                            "bridge", "psk",
                             "private_key", "private_key_file", "mac_aging_s", "mac_table_size", "peers"]
 
     static func parse(_ value: JSONValue, path: String, baseDirectory: String) throws(ConfigError) -> OverlayConfig {
         var r = try ConfigReader(value, path: path)
         let id = try r.requiredString("id")
-        let switchmodeValue = try r.int("switchmode", in: 0...1) ?? 0
-        if switchmodeValue == 0 {
-            throw ConfigError(r.keyPath("switchmode"),
-                              "0 (L3 mode, IPOP's default) is not supported by this version yet; set \"switchmode\": 1")
-        }
+        let switchmode = (try r.int("switchmode", in: 0...1) ?? 0) == 1
         let tapName = try r.string("tap_name") ?? defaultTapName
         guard (1...15).contains(tapName.utf8.count),
               tapName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -59,6 +59,17 @@ public struct OverlayConfig: Sendable {
             ip4 = a
         }
         let ip4Mask = try r.int("ip4_mask", in: 1...32) ?? 24
+        var ip6: IPv6Address? = nil
+        if let text = try r.string("ip6") {
+            guard let a = IPv6Address(text) else {
+                throw ConfigError(r.keyPath("ip6"), "\"\(text)\" is not an IPv6 address")
+            }
+            ip6 = a
+        }
+        let ip6PrefixLength = try r.int("ip6_prefix_len", in: 8...128) ?? 64
+        if !switchmode && ip4 == nil {
+            throw ConfigError(r.keyPath("ip4"), "is required in L3 mode (switchmode 0): the node's overlay address")
+        }
         let bridge = try r.string("bridge")
         if let bridge, !(1...15).contains(bridge.utf8.count) {
             throw ConfigError(r.keyPath("bridge"), "\"\(bridge)\" is not an interface name (1 to 15 characters)")
@@ -72,7 +83,7 @@ public struct OverlayConfig: Sendable {
         let tableSize = try r.int("mac_table_size", in: 16...1_000_000) ?? 8192
         var peers: [PeerConfig] = []
         for (i, p) in (try r.array("peers") ?? []).enumerated() {
-            peers.append(try PeerConfig.parse(p, path: r.keyPath("peers") + "[\(i)]"))
+            peers.append(try PeerConfig.parse(p, path: r.keyPath("peers") + "[\(i)]", l3: !switchmode))
         }
         var seen: [String: Int] = [:]
         var seenKeys: [Data: Int] = [:]
@@ -87,8 +98,8 @@ public struct OverlayConfig: Sendable {
             seenKeys[p.publicKey.rawRepresentation] = i
         }
         try r.rejectUnknownKeys(known: knownKeys)
-        return OverlayConfig(id: id, switchmode: true, tapName: tapName, mtu: mtu, mac: mac, ip4: ip4,
-                             ip4Mask: ip4Mask, bridge: bridge, psk: psk, privateKey: privateKey,
+        return OverlayConfig(id: id, switchmode: switchmode, tapName: tapName, mtu: mtu, mac: mac, ip4: ip4,
+                             ip4Mask: ip4Mask, ip6: ip6, ip6PrefixLength: ip6PrefixLength, bridge: bridge, psk: psk, privateKey: privateKey,
                              macAging: .seconds(aging), macTableSize: tableSize, peers: peers)
     }
 }
@@ -99,8 +110,12 @@ public struct PeerConfig: Sendable {
     public var publicKey: Curve25519.KeyAgreement.PublicKey
     /// Where to reach it; nil means it is expected to contact us (its address is learned then).
     public var endpoint: Endpoint?
+    /// L3 mode: the peer's overlay addresses and the LAN prefixes it routes for (IPOP's router mode).
+    public var ip4: UInt32? = nil
+    public var ip6: IPv6Address? = nil
+    public var subnets: [(address: UInt32, prefixLength: Int)] = []
 
-    static func parse(_ value: JSONValue, path: String) throws(ConfigError) -> PeerConfig {
+    static func parse(_ value: JSONValue, path: String, l3: Bool) throws(ConfigError) -> PeerConfig {
         var r = try ConfigReader(value, path: path)
         let name = try r.requiredString("name")
         let keyText = try r.requiredString("public_key")
@@ -112,8 +127,35 @@ public struct PeerConfig: Sendable {
             }
             endpoint = e
         }
-        try r.rejectUnknownKeys(known: ["name", "public_key", "endpoint"])
-        return PeerConfig(name: name, publicKey: key, endpoint: endpoint)
+        var peer = PeerConfig(name: name, publicKey: key, endpoint: endpoint)
+        if let text = try r.string("ip4") {
+            guard let a = Endpoint.parseIPv4(text) else {
+                throw ConfigError(r.keyPath("ip4"), "\"\(text)\" is not an IPv4 address")
+            }
+            peer.ip4 = a
+        }
+        if let text = try r.string("ip6") {
+            guard let a = IPv6Address(text) else {
+                throw ConfigError(r.keyPath("ip6"), "\"\(text)\" is not an IPv6 address")
+            }
+            peer.ip6 = a
+        }
+        for (i, text) in (try r.stringArray("subnets") ?? []).enumerated() {
+            let parts = text.split(separator: "/")
+            guard parts.count == 2, let a = Endpoint.parseIPv4(parts[0]), let len = Int(parts[1]), (0...32).contains(len) else {
+                throw ConfigError(r.keyPath("subnets") + "[\(i)]", "\"\(text)\" is not an IPv4 prefix like 192.168.10.0/24")
+            }
+            let mask: UInt32 = len == 0 ? 0 : ~UInt32(0) << (32 - len)
+            guard a & ~mask == 0 else {
+                throw ConfigError(r.keyPath("subnets") + "[\(i)]", "\"\(text)\" has host bits set (did you mean \(Endpoint.formatIPv4(a & mask))/\(len)?)")
+            }
+            peer.subnets.append((a, len))
+        }
+        if l3 && peer.ip4 == nil {
+            throw ConfigError(r.keyPath("ip4"), "is required in L3 mode (switchmode 0): the peer's overlay address")
+        }
+        try r.rejectUnknownKeys(known: ["name", "public_key", "endpoint", "ip4", "ip6", "subnets"])
+        return peer
     }
 }
 

@@ -61,9 +61,27 @@ import Testing
         #expect(!message.contains("\n"))
     }
 
-    @Test func switchmodeZeroIsRefusedClearly() {
+    @Test func l3ModeNeedsAddresses() throws {
         let json = config().replacingOccurrences(of: #""switchmode": 1"#, with: #""switchmode": 0"#)
-        #expect(error(json).hasPrefix("config: overlays[0].switchmode: 0 (L3 mode"))
+        #expect(error(json) == "config: overlays[0].ip4: is required in L3 mode (switchmode 0): the node's overlay address")
+        let withOwn = config(#", "ip4": "10.10.0.1""#).replacingOccurrences(of: #""switchmode": 1"#, with: #""switchmode": 0"#)
+        #expect(error(withOwn) == "config: overlays[0].peers[0].ip4: is required in L3 mode (switchmode 0): the peer's overlay address")
+        let full = withOwn.replacingOccurrences(of: #""endpoint": "10.200.0.2:5800""#,
+            with: #""endpoint": "10.200.0.2:5800", "ip4": "10.10.0.2", "ip6": "fd50::2", "subnets": ["192.168.20.0/24"]"#)
+        let c = try Config.parse(Data(full.utf8))
+        #expect(c.overlays[0].switchmode == false)
+        #expect(c.overlays[0].peers[0].ip4 == 0x0A0A_0002)
+        #expect(c.overlays[0].peers[0].subnets.first?.prefixLength == 24)
+        let hostBits = full.replacingOccurrences(of: "192.168.20.0/24", with: "192.168.20.1/24")
+        #expect(error(hostBits).hasPrefix("config: overlays[0].peers[0].subnets[0]: \"192.168.20.1/24\" has host bits set"))
+        #expect(error(full.replacingOccurrences(of: "fd50::2", with: "fd50::zz"))
+            == "config: overlays[0].peers[0].ip6: \"fd50::zz\" is not an IPv6 address")
+    }
+
+    @Test func switchmodeIsTheDefaultOnlyWhenAsked() throws {
+        // Absent switchmode selects L3 (IPOP's default), which then needs ip4.
+        let json = config().replacingOccurrences(of: #", "switchmode": 1"#, with: "")
+        #expect(error(json).hasPrefix("config: overlays[0].ip4: is required in L3 mode"))
     }
 
     @Test func topLevelErrors() {
