@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependency direction (nothing points back up):
-//   ipop -> IPOPNode -> (IPOPSwitch, IPOPLink, IPOPLinux) -> IPOPWire -> nothing
+//   ipop -> IPOPNode -> (IPOPSwitch, IPOPLink, IPOPTraversal, IPOPSignal, IPOPLinux) -> IPOPWire -> nothing
 // Only IPOPLinux and the executable touch the kernel (through CLinuxNet).
 let package = Package(
     name: "ipop-swift",
@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "IPOPLinux", dependencies: ["CLinuxNet", "IPOPWire"]),
         // The wiring: config, overlays, data paths, control socket.
         .target(name: "IPOPNode", dependencies: [
-            "IPOPWire", "IPOPSwitch", "IPOPLink", "IPOPLinux",
+            "IPOPWire", "IPOPSwitch", "IPOPLink", "IPOPLinux", "IPOPSignal", "IPOPTraversal",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -12,7 +12,9 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <ifaddrs.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -315,6 +317,43 @@ int ipop_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
     return 0;
+}
+
+int ipop_eventfd_create(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void ipop_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t r = write(fd, &one, sizeof one);
+    (void)r;
+}
+
+void ipop_eventfd_drain(int fd) {
+    uint64_t value;
+    ssize_t r = read(fd, &value, sizeof value);
+    (void)r;
+}
+
+int ipop_local_ipv4(uint32_t *addrs, int *prefixes, char (*names)[16], int max) {
+    struct ifaddrs *list, *it;
+    if (getifaddrs(&list) < 0) return -errno;
+    int n = 0;
+    for (it = list; it && n < max; it = it->ifa_next) {
+        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET) continue;
+        if (!(it->ifa_flags & IFF_UP) || (it->ifa_flags & IFF_LOOPBACK)) continue;
+        uint32_t mask = it->ifa_netmask ? ntohl(((struct sockaddr_in *)it->ifa_netmask)->sin_addr.s_addr) : 0xffffffffu;
+        int prefix = 0;
+        while (prefix < 32 && (mask & (0x80000000u >> prefix))) prefix++;
+        addrs[n] = ntohl(((struct sockaddr_in *)it->ifa_addr)->sin_addr.s_addr);
+        prefixes[n] = prefix;
+        memset(names[n], 0, 16);
+        strncpy(names[n], it->ifa_name, 15);
+        n++;
+    }
+    freeifaddrs(list);
+    return n;
 }
 
 long ipop_read(int fd, void *buf, size_t len) {

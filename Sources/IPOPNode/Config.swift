@@ -22,6 +22,10 @@ public struct Config: Sendable {
     public var rekeyAfter: Duration = .seconds(120)
     /// A keepalive goes out on a link idle this long, so NAT mappings stay open.
     public var keepalive: Duration = .seconds(10)
+    /// Signalling and discovery through an XMPP server (optional; static peers work without it).
+    public var xmpp: XMPPSettings? = nil
+    /// Interfaces whose addresses are never offered as candidates (besides the node's own TAPs).
+    public var ignoredInterfaces: [String] = []
 
     public enum LogLevel: String, CaseIterable, Sendable {
         case trace, debug, info, notice, warning, error, critical
@@ -63,6 +67,11 @@ public struct Config: Sendable {
         }
         let rekeyAfter = try r.int("rekey_after_s", in: 10...86400) ?? 120
         let keepalive = try r.int("keepalive_s", in: 1...3600) ?? 10
+        var xmpp: XMPPSettings? = nil
+        if let value = r.raw("xmpp") {
+            xmpp = try XMPPSettings.parse(value, path: "xmpp", baseDirectory: baseDirectory)
+        }
+        let ignored = try r.stringArray("ignored_interfaces") ?? []
         guard let overlayValues = try r.array("overlays") else { throw ConfigError("overlays", "is required") }
         guard !overlayValues.isEmpty else { throw ConfigError("overlays", "must list at least one overlay") }
         var overlays: [OverlayConfig] = []
@@ -70,12 +79,14 @@ public struct Config: Sendable {
             overlays.append(try OverlayConfig.parse(value, path: "overlays[\(i)]", baseDirectory: baseDirectory))
         }
         try r.rejectUnknownKeys(known: ["node_name", "private_key", "private_key_file", "listen_port",
-                                        "control_socket", "log_level", "overlays", "rekey_after_s", "keepalive_s"])
+                                        "control_socket", "log_level", "overlays", "rekey_after_s", "keepalive_s",
+                                        "xmpp", "ignored_interfaces"])
         try checkUnique(overlays.map(\.id), key: "id")
         try checkUnique(overlays.map(\.tapName), key: "tap_name")
         return Config(nodeName: nodeName, privateKey: privateKey, listenPort: listenPort,
                       controlSocket: controlSocket, logLevel: logLevel, overlays: overlays,
-                      rekeyAfter: .seconds(rekeyAfter), keepalive: .seconds(keepalive))
+                      rekeyAfter: .seconds(rekeyAfter), keepalive: .seconds(keepalive), xmpp: xmpp,
+                      ignoredInterfaces: ignored)
     }
 
     private static func checkUnique(_ values: [String], key: String) throws(ConfigError) {

@@ -5,6 +5,7 @@ import IPOPSwitch
 extension Node {
     func housekeeping(now: ContinuousClock.Instant) {
         nextHousekeeping = now + Tunables.housekeepingInterval
+        signallingHousekeeping(now: now)
         for overlay in overlays {
             overlay.fabric.expire(now: now)
             for link in overlay.links {

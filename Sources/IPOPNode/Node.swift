@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import IPOPLink
 import IPOPLinux
+import IPOPSignal
 import IPOPSwitch
 import IPOPWire
 import Logging
@@ -44,6 +45,9 @@ public final class Node {
     var nextEngineWake: ContinuousClock.Instant
     var nextHousekeeping: ContinuousClock.Instant
     var lastLinkState: [UInt32: String] = [:]
+    var signalClient: SignalClient?
+    var signalInbox: SignalInbox?
+    var discovered: [String: DiscoveredPeer] = [:]
     let startedAt: ContinuousClock.Instant
     private let poller: Poller
     private let signals: SignalDescriptor
@@ -54,6 +58,7 @@ public final class Node {
         static let signal: UInt64 = 1
         static let udp: UInt64 = 2
         static let control: UInt64 = 3
+        static let signalling: UInt64 = 4
         static let tapBase: UInt64 = 100
     }
 
@@ -103,6 +108,10 @@ public final class Node {
             try poller.add(fd: control!.fd, token: Token.control)
             for o in overlays { try poller.add(fd: o.tap.fd, token: Token.tapBase + UInt64(o.index)) }
         } catch { throw .socket(error) }
+        try startSignalling()
+        if let inbox = signalInbox {
+            do { try poller.add(fd: inbox.wakeup.fd, token: Token.signalling) } catch { throw .socket(error) }
+        }
     }
 
     deinit { floodScratch.deallocate() }
@@ -156,6 +165,7 @@ public final class Node {
                 case Token.udp: drainSocket(now: now)
                 case Token.signal: handleSignal()
                 case Token.control: serveControl()
+                case Token.signalling: drainSignalling(now: now)
                 default:
                     let i = Int(token - Token.tapBase)
                     if i >= 0 && i < overlays.count { drainTap(overlays[i], now: now) }
@@ -206,6 +216,7 @@ public final class Node {
     }
 
     private func shutdown() {
+        stopSignalling()
         for o in overlays {
             if let bridge = o.config.bridge { Bridge(name: bridge).removePort(o.tap.name) }
             o.tap.close()

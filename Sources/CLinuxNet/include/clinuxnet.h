@@ -71,6 +71,13 @@ int ipop_signalfd_create(void);
 // Reads one signal from the signalfd; returns its number, 0 if none, or -errno.
 int ipop_signalfd_read(int fd);
 int ipop_set_nonblocking(int fd);
+// An eventfd that wakes the loop when another thread (signalling) has queued work.
+int ipop_eventfd_create(void);
+void ipop_eventfd_signal(int fd);
+void ipop_eventfd_drain(int fd);
+// Host IPv4 addresses of up, non-loopback interfaces: fills addrs/prefixes/names (16 bytes each),
+// skipping the names in `skip` (count n_skip). Returns the count or -errno.
+int ipop_local_ipv4(uint32_t *addrs, int *prefixes, char (*names)[16], int max);
 
 // ---- small file-descriptor helpers -------------------------------------------------------
 long ipop_read(int fd, void *buf, size_t len);         // bytes or -errno (-EAGAIN: nothing)
