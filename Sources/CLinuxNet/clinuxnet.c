@@ -130,6 +130,25 @@ int ipop_if_set_ipv4(const char *name, uint32_t addr, int prefix) {
     return ifreq_ioctl(name, SIOCSIFNETMASK, &ifr);
 }
 
+// struct in6_ifreq from <linux/ipv6.h>, declared here to avoid that header's clashes with glibc.
+struct ipop_in6_ifreq { struct in6_addr addr; uint32_t prefixlen; int ifindex; };
+
+int ipop_if_add_ipv6(const char *name, const uint8_t addr[16], int prefix) {
+    int idx = ipop_if_index(name);
+    if (idx < 0) return idx;
+    int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ipop_in6_ifreq req;
+    memset(&req, 0, sizeof req);
+    memcpy(&req.addr, addr, 16);
+    req.prefixlen = (uint32_t)prefix;
+    req.ifindex = idx;
+    int r = ioctl(s, SIOCSIFADDR, &req);
+    int e = errno;
+    close(s);
+    return r < 0 ? -e : 0;
+}
+
 int ipop_if_is_bridge(const char *name) {
     if (strlen(name) >= IFNAMSIZ || strchr(name, '/')) return -EINVAL;
     char path[96];

@@ -53,6 +53,23 @@ public struct NetworkInterface: Sendable {
         }
     }
 
+    /// Adds an IPv6 address (16 bytes, network order). Duplicate address detection is turned off
+    /// first: the overlay's addresses are assigned by configuration, not autoconfigured.
+    public func addIPv6(_ address: [UInt8], prefixLength: Int) throws(SystemError) {
+        writeSysctl("/proc/sys/net/ipv6/conf/\(name)/accept_dad", "0")
+        writeSysctl("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "0")
+        let r = address.withUnsafeBufferPointer { ipop_if_add_ipv6(name, $0.baseAddress, Int32(prefixLength)) }
+        if r < 0 && r != -EEXIST { throw SystemError("add IPv6 address to \(name)", result: r) }
+    }
+
+    private func writeSysctl(_ path: String, _ value: String) {
+        let fd = Glibc.open(path, O_WRONLY)
+        if fd >= 0 {
+            _ = value.withCString { Glibc.write(fd, $0, strlen($0)) }
+            Glibc.close(fd)
+        }
+    }
+
     /// Disables IPv6 on the interface (switchmode TAPs that join a bridge need no address of
     /// their own, and router solicitations/MLD from a bare TAP are noise on every link).
     public func disableIPv6() {

@@ -18,12 +18,14 @@ extension Node {
                 switch engine.receive(datagram: datagram, length: rx.length(i), from: rx.source(i), now: now) {
                 case .frame(let peer, let offset, let length):
                     guard let overlay = overlayOfLink[peer.raw] else { continue }
-                    let frame = UnsafeRawBufferPointer(rebasing: datagram[offset..<(offset + length)])
-                    switch overlay.fabric.fromLink(LinkID(peer.raw), frame: frame, now: now) {
-                    case .deliverToTap:
-                        overlay.tap.write(frame)
-                    case .drop:
-                        continue
+                    let frame = UnsafeMutableRawBufferPointer(rebasing: datagram[offset..<(offset + length)])
+                    if overlay.router != nil {
+                        // L3: the router checks the source address belongs to that link and rewrites the MACs.
+                        if case .deliverToTap = overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: length, now: now) {
+                            overlay.tap.write(UnsafeRawBufferPointer(frame))
+                        }
+                    } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
+                        overlay.tap.write(UnsafeRawBufferPointer(frame))
                     }
                 case .handled:
                     engineWantsPoll = true

@@ -21,9 +21,14 @@ extension Node {
                                       link: e.link.map { overlay.name(of: $0) } ?? "local",
                                       age_s: Int(e.age.components.seconds))
             }
+            let routes = overlay.router?.routes(now: now).map {
+                StatusReport.RouteStatus(prefix: $0.prefix, peer: overlay.name(of: $0.link),
+                                         packets_out: $0.packetsOut, packets_in: $0.packetsIn)
+            }
             overlaysOut.append(StatusReport.OverlayStatus(
-                id: overlay.config.id, mode: "switchmode", tap: overlay.tap.name, mtu: overlay.config.mtu,
-                links: links, mac_table: macs, counters: overlay.fabric.counters.dictionary))
+                id: overlay.config.id, mode: overlay.modeName, tap: overlay.tap.name, mtu: overlay.config.mtu,
+                links: links, mac_table: macs,
+                counters: overlay.router?.counters.dictionary ?? overlay.fabric.counters.dictionary, routes: routes))
         }
         return StatusReport(node: config.nodeName, listen_port: Int(udp.port),
                             uptime_s: Int(startedAt.duration(to: now).components.seconds),

@@ -39,6 +39,8 @@ public final class Node {
     let rx: DatagramBatch
     let tx: DatagramBatch
     let floodScratch: UnsafeMutableRawBufferPointer
+    /// L3 mode: ARP replies and neighbour advertisements the router writes back into the TAP.
+    let replyScratch: UnsafeMutableRawBufferPointer
     var overlays: [Overlay] = []
     var overlayOfLink: [UInt32: Overlay] = [:]
     var engineWantsPoll = true
@@ -76,6 +78,7 @@ public final class Node {
         self.rx = rx
         self.tx = tx
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
+        replyScratch = .allocate(byteCount: max(256, Router.minimumReplyCapacity), alignment: 16)
         var timers = LinkTimers.default
         timers.rekeyAfterTime = config.rekeyAfter
         timers.rejectAfterTime = config.rekeyAfter + .seconds(60)
@@ -95,6 +98,9 @@ public final class Node {
                 let id = engine.addPeer(overlay: oc.id, name: peer.name, publicKey: peer.publicKey, endpoint: peer.endpoint)
                 overlay.addLink(id, name: peer.name)
                 overlayOfLink[id.raw] = overlay
+                if let ip4 = peer.ip4 {
+                    overlay.addRoutes(id, ip4: ip4, ip6: peer.ip6, subnets: peer.subnets, log: logger)
+                }
             }
         }
         do {
@@ -114,7 +120,10 @@ public final class Node {
         }
     }
 
-    deinit { floodScratch.deallocate() }
+    deinit {
+        floodScratch.deallocate()
+        replyScratch.deallocate()
+    }
 
     /// A TAP MAC derived from the node key and overlay id: a restarted node keeps its MAC, so the
     /// neighbours' ARP caches stay right (a random MAC cost ~40 s of lost pings after a restart).
@@ -138,16 +147,18 @@ public final class Node {
             try iface.setTxQueueLength(1000)
             try iface.setUp()
             if let ip4 = oc.ip4 { try iface.setIPv4(ip4, prefixLength: oc.ip4Mask) }
+            if let ip6 = oc.ip6 { try iface.addIPv6(ip6.bytes, prefixLength: oc.ip6PrefixLength) }
         } catch { throw .interface(overlay: oc.id, error) }
         if let bridge = oc.bridge {
             do { try Bridge(name: bridge).addPort(tap.name) } catch { throw .bridge(overlay: oc.id, error) }
         }
-        var line = "overlay \(oc.id): tap \(tap.name) up, mtu \(oc.mtu)"
+        var line = "overlay \(oc.id) (\(oc.switchmode ? "switchmode" : "l3")): tap \(tap.name) up, mtu \(oc.mtu)"
         if let ip4 = oc.ip4 { line += ", \(Endpoint.formatIPv4(ip4))/\(oc.ip4Mask)" }
+        if let ip6 = oc.ip6 { line += ", \(ip6)/\(oc.ip6PrefixLength)" }
         if let bridge = oc.bridge { line += ", port of bridge \(bridge)" }
         line += ", \(oc.peers.count) peer(s)"
         log.info("\(line)")
-        return Overlay(index: index, config: oc, tap: tap)
+        return Overlay(index: index, config: oc, tap: tap, mac: mac)
     }
 
     /// Runs until SIGINT/SIGTERM.

@@ -22,7 +22,7 @@ extension Node {
             let payload = UnsafeMutableRawBufferPointer(rebasing: slot[header..<(header + maxFrame)])
             guard let length = overlay.tap.read(into: payload) else { break }
             let frame = UnsafeRawBufferPointer(rebasing: payload[0..<length])
-            switch overlay.fabric.fromTap(frame, now: now) {
+            switch decide(overlay, frame, now: now) {
             case .unicast(let link):
                 used += seal(PeerID(raw: link.raw), slot: used, length: length, now: now)
             case .flood:
@@ -43,6 +43,21 @@ extension Node {
             }
         }
         tx.send(count: used, on: udp)
+    }
+
+    /// The forwarding decision of the overlay's switch, or of its router (which answers ARP and
+    /// neighbour solicitations itself, straight back into the TAP).
+    @inline(__always)
+    private func decide(_ overlay: Overlay, _ frame: UnsafeRawBufferPointer, now: ContinuousClock.Instant) -> TapDecision {
+        guard overlay.router != nil else { return overlay.fabric.fromTap(frame, now: now) }
+        switch overlay.router!.fromTap(frame, reply: replyScratch, now: now) {
+        case .reply(let length):
+            overlay.tap.write(UnsafeRawBufferPointer(rebasing: replyScratch[0..<length]))
+            return .drop(.localDestination)
+        case .unicast(let link): return .unicast(link)
+        case .flood: return .flood
+        case .drop: return .drop(.malformed)
+        }
     }
 
     /// Seals the frame in slot `slot` for `peer`. Returns 1 if the slot is ready to send, 0 if not

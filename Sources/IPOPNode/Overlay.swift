@@ -2,34 +2,65 @@ import IPOPLink
 import IPOPLinux
 import IPOPSwitch
 import IPOPWire
+import Logging
 
-/// One running overlay: its TAP, its switch and the links (engine peers) that belong to it.
+/// One running overlay: its TAP, its forwarding logic (the L2 switch, or the L3 router) and the
+/// links (engine peers) that belong to it.
 final class Overlay {
     let index: Int
     let config: OverlayConfig
     let tap: TapDevice
+    /// Switchmode forwarding. (Kept, empty, in L3 mode: cheaper than an enum the data path re-wraps.)
     var fabric: Switch
+    /// L3 mode forwarding; nil in switchmode.
+    var router: Router?
     /// Links of this overlay, in config order. Flooding walks this array.
     private(set) var links: [PeerID] = []
     private var names: [UInt32: String] = [:]
 
-    init(index: Int, config: OverlayConfig, tap: TapDevice) {
+    init(index: Int, config: OverlayConfig, tap: TapDevice, mac: [UInt8]) {
         self.index = index
         self.config = config
         self.tap = tap
         self.fabric = Switch(config: SwitchConfig(mtu: config.mtu, agingTime: config.macAging,
                                                   maxEntries: config.macTableSize))
+        if !config.switchmode, let ip4 = config.ip4 {
+            router = Router(config: RouterConfig(
+                localMAC: MACAddress(bytes: mac), ip4: IPv4Address(rawValue: ip4), ip4PrefixLength: config.ip4Mask,
+                ip6: config.ip6, ip6PrefixLength: config.ip6PrefixLength, mtu: config.mtu))
+        }
     }
+
+    var modeName: String { config.switchmode ? "switchmode" : "l3" }
 
     func addLink(_ peer: PeerID, name: String) {
         links.append(peer)
         names[peer.raw] = name
     }
 
+    /// L3 mode: installs the peer's overlay addresses; refuses (and logs) an address another peer holds.
+    func addRoutes(_ peer: PeerID, ip4: UInt32, ip6: IPv6Address?, subnets: [(address: UInt32, prefixLength: Int)],
+                   log: Logger) {
+        guard router != nil else { return }
+        let prefixes = subnets.map { IPv4Prefix(IPv4Address(rawValue: $0.address), $0.prefixLength) }
+        do {
+            try router!.addPeer(LinkID(peer.raw), ip4: IPv4Address(rawValue: ip4), ip6: ip6, subnets: prefixes)
+        } catch {
+            let text: String
+            if case .duplicateAddress(let address, let holder) = error {
+                text = "\(address) is already held by \(name(of: holder))"
+            } else {
+                text = "\(error)"
+            }
+            log.error("overlay \(config.id): routes of \(names[peer.raw] ?? "?") refused: \(text)")
+        }
+    }
+
     func removeLink(_ peer: PeerID) {
         links.removeAll { $0 == peer }
         names[peer.raw] = nil
         fabric.linkRemoved(LinkID(peer.raw))
+        router?.removePeer(LinkID(peer.raw))
     }
 
     func name(of link: LinkID) -> String { names[link.raw] ?? "link\(link.raw)" }

@@ -74,6 +74,9 @@ public struct OverlayConfig: Sendable {
         if let bridge, !(1...15).contains(bridge.utf8.count) {
             throw ConfigError(r.keyPath("bridge"), "\"\(bridge)\" is not an interface name (1 to 15 characters)")
         }
+        if bridge != nil && !switchmode {
+            throw ConfigError(r.keyPath("bridge"), "only switchmode overlays join a bridge (L3 mode routes IP packets)")
+        }
         var psk: SymmetricKey? = nil
         if let text = try r.string("psk") {
             psk = try KeyCoding.symmetricKey(base64: text, path: r.keyPath("psk"))

@@ -18,6 +18,15 @@ public struct StatusReport: Codable, Sendable {
         public var links: [LinkStatus]
         public var mac_table: [MACEntry]
         public var counters: [String: UInt64]
+        /// L3 mode: address or prefix -> peer.
+        public var routes: [RouteStatus]?
+    }
+
+    public struct RouteStatus: Codable, Sendable {
+        public var prefix: String
+        public var peer: String
+        public var packets_out: UInt64
+        public var packets_in: UInt64
     }
 
     public struct LinkStatus: Codable, Sendable {
@@ -61,6 +70,11 @@ public struct StatusReport: Codable, Sendable {
                 if !drops.isEmpty {
                     out += "    dropped: " + drops.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
                 }
+            }
+            if let routes = o.routes {
+                out += "  routes (\(routes.count))\n"
+                for r in routes { out += "    \(r.prefix.padding(toLength: max(r.prefix.count, 20), withPad: " ", startingAt: 0))  -> \(r.peer)\n" }
+                continue
             }
             out += "  mac table (\(o.mac_table.count) entries)\n"
             for e in o.mac_table {

@@ -30,6 +30,8 @@ int ipop_if_set_txqueuelen(const char *name, int qlen);
 // addr is IPv4 in host byte order; prefix 0...32.
 int ipop_if_set_ipv4(const char *name, uint32_t addr, int prefix);
 // 1 if `name` is a Linux bridge (has /sys/class/net/NAME/bridge), 0 if not, -errno.
+// Adds an IPv6 address (16 bytes, network order) with a prefix length.
+int ipop_if_add_ipv6(const char *name, const uint8_t addr[16], int prefix);
 int ipop_if_is_bridge(const char *name);
 int ipop_bridge_add_if(const char *bridge, const char *ifname);
 int ipop_bridge_del_if(const char *bridge, const char *ifname);
