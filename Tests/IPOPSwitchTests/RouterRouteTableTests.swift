@@ -85,8 +85,10 @@ struct RouterRouteTableTests {
 
     @Test func removingAPeerRemovesItsRoutes() throws {
         var router = try standardRouter()
-        #expect(router.removePeer(linkB))
-        #expect(!router.removePeer(linkB), "already gone")
+        let removed = router.removePeer(linkB)
+        let removedAgain = router.removePeer(linkB)
+        #expect(removed)
+        #expect(!removedAgain, "already gone")
         #expect(router.tap(ipv4Frame(from: v4("10.0.3.1"), to: v4("10.0.3.3"))).0 == .drop(.noRoute))
         #expect(router.tap(ipv4Frame(from: v4("10.0.3.1"), to: v4("192.168.5.7"))).0 == .drop(.noRoute))
         #expect(router.tap(ipv6Frame(from: v6("fd50::1"), to: v6("fd50::3"))).0 == .drop(.noRoute))

@@ -216,7 +216,7 @@ struct RouterForwardingTests {
     @Test func theFrameIsNotModifiedOnTheWayOut() throws {
         var router = try standardRouter()
         let frame = ipv4Frame(from: v4("10.0.3.1"), to: v4("10.0.3.2"), payload: 100)
-        var copy = frame
+        let copy = frame
         var reply = [UInt8](repeating: 0xEE, count: 128)
         let decision = copy.withUnsafeBytes { raw in
             reply.withUnsafeMutableBytes { router.fromTap(raw, reply: $0, now: .now) }
