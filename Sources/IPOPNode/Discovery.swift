@@ -81,6 +81,13 @@ extension Node {
             log.info("xmpp: connected as \(jid)")
         case .disconnected(let reason):
             log.warning("xmpp: disconnected (\(reason)); links stay up, reconnecting")
+            // Presence after the reconnect marks the live peers online again; a peer that died
+            // meanwhile is never announced again and must still time out.
+            for (k, var d) in discovered where d.online {
+                d.online = false
+                d.offlineSince = now
+                discovered[k] = d
+            }
         case .peerOnline(let ann):
             guard ann.publicKey != ourKeyText else { return }
             for overlay in overlays where ann.overlays.contains(overlay.config.id) {
