@@ -395,3 +395,202 @@ assert_eq() {
 
 # port_listening NAME PORT: a TCP listener on PORT inside NAME's namespace.
 port_listening() { on "$1" ss -Hltn "sport = :$2" | grep -q .; }
+
+# ---------------------------------------------------------------- link security helpers
+# (added for link_security.sh, link_roaming.sh, link_rekey.sh)
+
+E2E_LINKPKT="$E2E_DIR/linkpkt.py"     # pcap parsing, replay and forging of link datagrams (see its --help)
+
+# edit_node_config NODE PYTHON...: run Python statements on the node's config dict `c` (as written by
+# write_node_config) and write it back. Call before start_node, e.g.
+#   edit_node_config vm1 'c["rekey_after_s"] = 20' 'c["overlays"][0]["psk"] = "..."'
+edit_node_config() {
+    local node=$1; shift
+    python3 - "${NODE_CONF[$node]}" "$@" <<'PY' || fatal "edit_node_config $node failed"
+import json, sys
+path, *stmts = sys.argv[1:]
+c = json.load(open(path))
+for s in stmts:
+    exec(s)
+json.dump(c, open(path, "w"), indent=2)
+PY
+}
+
+# gen_psk NAME: `ipop genpsk` into $E2E_TMP/keys/NAME.psk (read it with psk_of NAME).
+gen_psk() {
+    mkdir -p "$E2E_TMP/keys"
+    "$IPOP_BIN" genpsk >"$E2E_TMP/keys/$1.psk" || fatal "ipop genpsk failed"
+    [[ -s "$E2E_TMP/keys/$1.psk" ]] || fatal "empty psk $1"
+}
+psk_of() { tr -d '[:space:]' <"$E2E_TMP/keys/$1.psk"; }
+
+# start_capture VM IFACE PCAP SECONDS [FILTER...]: tcpdump -w PCAP on IFACE inside VM's namespace,
+# ending by itself after SECONDS at the latest; returns once it listens. Its PID is in CAPTURE_PID
+# (tracked for cleanup); end it earlier with stop_capture. (--immediate-mode: without it libpcap
+# holds packets up to 1 s in its ring and the last ones are lost when tcpdump is stopped.)
+start_capture() {
+    local vm=$1 dev=$2 pcap=$3 secs=$4; shift 4
+    spawn "$vm" /dev/null "$pcap.err" timeout "$secs" tcpdump -i "$dev" -n -U --immediate-mode -s 0 -w "$pcap" "$@"
+    CAPTURE_PID=$SPAWNED_PID
+    wait_for 5 grep -q "listening on" "$pcap.err" || fail "tcpdump on $vm/$dev did not start: $(tail -n 2 "$pcap.err" 2>/dev/null)"
+}
+
+# stop_capture PID: end a capture (SIGTERM, bounded) after giving the last packets 0.3 s to land.
+stop_capture() { sleep 0.3; stop_pid "$1" 3; }
+
+# pcap_count PCAP [FILTER...]: number of packets in PCAP matching the tcpdump filter (0 for an empty file).
+pcap_count() {
+    local pcap=$1; shift
+    [[ -s "$pcap" ]] || { echo 0; return 0; }
+    { tcpdump -n -r "$pcap" "$@" 2>/dev/null || true; } | wc -l
+}
+
+# status_value NODE PYTHON_EXPR [ARGS...]: like status_query, but always prints the value and returns 0
+# (prints "unavailable" when the node does not answer), for use in $(...) under set -e.
+status_value() {
+    local out
+    out=$(status_query "$@") || true
+    echo "${out:-unavailable}"
+}
+
+# node_drop NODE REASON: the node-wide drop counter REASON (auth_failure, replay, unknown_peer, bad_mac,
+# rate_limited, malformed, stale); -1 if the node does not answer.
+node_drop() {
+    local v; v=$(status_value "$1" 's["dropped"].get(a[0], 0)' "$2")
+    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo -1
+}
+
+# link_drop NODE OVERLAY PEER REASON: the drop counter REASON of one link; -1 if unavailable.
+link_drop() {
+    local v; v=$(status_value "$1" 'link(a[0], a[1])["dropped"].get(a[2], 0)' "$2" "$3" "$4")
+    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo -1
+}
+
+# link_field NODE OVERLAY PEER FIELD: one field of a link's status (state, endpoint, rx_frames,
+# last_handshake_s, ...), printed as Python prints it; "unavailable" if the node does not answer.
+link_field() { status_value "$1" 'link(a[0], a[1])[a[2]]' "$2" "$3" "$4"; }
+
+# assert_between GOT LOW HIGH WHAT: LOW <= GOT <= HIGH (integers).
+assert_between() {
+    local got=$1 low=$2 high=$3 what=$4
+    if [[ $got =~ ^-?[0-9]+$ ]] && ((got >= low && got <= high)); then
+        pass "$what ($got, want $low..$high)"
+    else
+        fail "$what: got '$got', want $low..$high"
+    fi
+}
+
+# ping_fails FROM IP [COUNT]: no echo reply at all to COUNT (default 3) pings, 1 s apart (bounded).
+ping_fails() {
+    local from=$1 ip=$2 count=${3:-3}
+    ! on "$from" ping -n -q -c "$count" -i 1 -W 1 -w $((count + 2)) "$ip" >/dev/null 2>&1
+}
+
+# assert_loss_at_most FROM IP COUNT MAX_LOST: COUNT pings 20 ms apart, at most MAX_LOST unanswered.
+# Unlike assert_no_loss (ping -c with -w, where a reply late under CPU load makes ping send one more
+# and report e.g. "21 transmitted, 21 received"), -c here counts the pings sent; bounded by timeout.
+assert_loss_at_most() {
+    local from=$1 ip=$2 count=$3 max=$4 out tx rx
+    out=$(on "$from" timeout $((count / 10 + 10)) ping -n -q -c "$count" -i 0.02 -W 1 "$ip" 2>&1) || true
+    tx=$(grep -o '[0-9]* packets transmitted' <<<"$out" | grep -o '^[0-9]*' || echo 0)
+    rx=$(grep -o '[0-9]* received' <<<"$out" | grep -o '^[0-9]*' || echo 0)
+    if ((tx == count && count - rx <= max)); then
+        pass "$from -> $ip $rx/$count pings answered (at most $max lost)"
+    else
+        fail "$from -> $ip $rx/$tx of $count pings answered, want at most $max lost"
+    fi
+}
+
+# ---------------------------------------------------------------- XMPP signalling helpers
+# (added for xmpp_discovery.sh, xmpp_resilience.sh)
+
+XMPP_DIR="$E2E_TMP/prosody"         # the private prosody: config, CA (certs/ca.pem), data/, logs
+XMPP_SERVER=""                      # IP:PORT, set by xmpp_server_start
+XMPP_PID=""                         # PID of the running prosody ("" while stopped)
+XMPP_DOMAIN=${PROSODY_DOMAIN:-xmpp.ipop.test}
+
+# xmpp_server_start VM IP [PORT]: a private prosody (xmpp/prosody.sh: own CA, c2s + MUC, STARTTLS
+# required) inside VM's namespace, listening on IP:PORT (default 5222) only. Sets XMPP_SERVER and
+# XMPP_PID (tracked: the cleanup stops it by PID).
+xmpp_server_start() {
+    local vm=$1 ip=$2 port=${3:-5222}
+    # shellcheck source=xmpp/prosody.sh
+    source "$E2E_DIR/xmpp/prosody.sh"
+    XMPP_DOMAIN=$PROSODY_DOMAIN
+    PROSODY_ADDR=$ip PROSODY_NETNS=$(ns "$vm") prosody_start "$XMPP_DIR" "$port" ||
+        fatal "prosody did not start in $vm on $ip:$port"
+    XMPP_PID=$(prosody_pid "$XMPP_DIR")
+    [[ -n "$XMPP_PID" ]] || fatal "prosody started but has no PID"
+    track_pid "$XMPP_PID"
+    XMPP_SERVER="$ip:$port"
+}
+
+# xmpp_server_stop: stop prosody by its PID (SIGTERM, SIGKILL after 5 s); returns once it is gone.
+xmpp_server_stop() {
+    [[ -n "$XMPP_PID" ]] || return 0
+    prosody_stop "$XMPP_DIR"
+    wait "$XMPP_PID" 2>/dev/null || true
+    ! kill -0 "$XMPP_PID" 2>/dev/null || fatal "prosody pid $XMPP_PID still runs after stop"
+    XMPP_PID=""
+}
+
+# xmpp_server_relaunch: start the stopped prosody again: same config, certificates, accounts, address.
+xmpp_server_relaunch() {
+    prosody_relaunch "$XMPP_DIR" || fatal "prosody did not come back"
+    XMPP_PID=$(prosody_pid "$XMPP_DIR")
+    [[ -n "$XMPP_PID" ]] || fatal "prosody relaunched but has no PID"
+    track_pid "$XMPP_PID"
+}
+
+# xmpp_register USER PASS: create USER@$XMPP_DOMAIN (prosodyctl register).
+xmpp_register() { prosody_register "$XMPP_DIR" "$1" "$2" || fatal "cannot register $1@$XMPP_DOMAIN"; }
+
+# xmpp_node_config NODE USER PASSWORD [ROOM]: give NODE's config (from write_node_config) an "xmpp"
+# section: server $XMPP_SERVER, jid USER@$XMPP_DOMAIN, the private CA, tls required; ROOM (a room JID)
+# switches discovery to that MUC room. Replaces an earlier xmpp section.
+xmpp_node_config() {
+    local node=$1 user=$2 pw=$3 room=${4:-}
+    edit_node_config "$node" "c['xmpp'] = {'server': '$XMPP_SERVER', 'jid': '$user@$XMPP_DOMAIN', \
+'password': '$pw', 'tls': 'required', 'ca_file': '$XMPP_DIR/certs/ca.pem', 'accept_untrusted_server': False}" \
+        "c['xmpp'].update({'room': '$room'} if '$room' else {})"
+}
+
+# links_all_up NODE OVERLAY N: the node lists exactly N links on OVERLAY and all are "up".
+links_all_up() {
+    status_query "$1" 'len(overlay(a[0])["links"]) == int(a[1]) and all(l["state"] == "up" for l in overlay(a[0])["links"])' "$2" "$3" >/dev/null
+}
+
+# links_summary NODE OVERLAY: "peer:state ..." of the node's links (for messages).
+links_summary() {
+    status_value "$1" '" ".join(sorted(l["peer"] + ":" + l["state"] for l in overlay(a[0])["links"])) or "none"' "$2"
+}
+
+# log_count NODE REGEX: how many lines of NODE's log match the extended REGEX.
+log_count() { local c; c=$(grep -cE -- "$2" "${NODE_LOG[$1]}" 2>/dev/null) || true; echo "${c:-0}"; }
+
+# wait_log_count NODE REGEX N TIMEOUT: wait (bounded) until at least N lines of NODE's log match REGEX.
+log_count_at_least() { (($(log_count "$1" "$2") >= $3)); }
+wait_log_count() { wait_for "$4" log_count_at_least "$1" "$2" "$3"; }
+
+# now_ms: a monotonic-enough wall clock in milliseconds (for phase timings).
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
+# phase_begin NAME / phase_end: print "TIME: NAME took X.Ys" (and keep it in E2E_TIMINGS).
+E2E_TIMINGS=()
+phase_begin() { E2E_PHASE=$1; E2E_PHASE_T0=$(now_ms); log "---- phase: $1"; }
+phase_end() {
+    local ms=$(($(now_ms) - E2E_PHASE_T0)) line
+    line=$(printf '%s took %d.%ds' "$E2E_PHASE" $((ms / 1000)) $((ms / 100 % 10)))
+    E2E_TIMINGS+=("$line")
+    echo "TIME: $line"
+}
+
+# make_lxc_vm SWITCH VM UL_IP CONTAINER C_IP: a VM on the underlay switch (ul0 = UL_IP/24) with bridge
+# lxcbr0 holding one container (eth0 = C_IP/24, MTU 1280).
+make_lxc_vm() {
+    local sw=$1 vm=$2 ulip=$3 c=$4 cip=$5
+    make_vm "$vm"
+    attach_vm_to_switch "$sw" "$vm" "$ulip"
+    make_bridge "$vm"
+    make_container "$vm" "$c" "$cip"
+}

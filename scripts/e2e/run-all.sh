@@ -8,7 +8,8 @@
 # Each scenario prints PASS:/FAIL: lines and ends with "N passed, M failed"; this sums them up,
 # prints one line per scenario with its duration, then the total "N passed, M failed" line, and exits
 # non-zero if anything failed (a scenario that dies without a summary line counts as one failure).
-# Every scenario is bounded by E2E_SCENARIO_TIMEOUT seconds (default 300). Needs root.
+# Every scenario is bounded by E2E_SCENARIO_TIMEOUT seconds (default 300), or by the larger bound a
+# scenario declares for itself in a line "# e2e-timeout: SECONDS" (e.g. link_rekey.sh). Needs root.
 
 set -uo pipefail
 
@@ -41,7 +42,10 @@ for s in "${scenarios[@]}"; do
     echo
     echo "======== $s"
     t0=$SECONDS
-    timeout -k 30 "$TIMEOUT" "$DIR/$s" 2>&1 | tee "$logdir/$s.log"
+    limit=$TIMEOUT
+    own=$(sed -n 's/^# e2e-timeout: *\([0-9][0-9]*\) *$/\1/p' "$DIR/$s" | head -n 1)
+    [[ -n $own ]] && ((own > limit)) && limit=$own
+    timeout -k 30 "$limit" "$DIR/$s" 2>&1 | tee "$logdir/$s.log"
     rc=${PIPESTATUS[0]}
     dt=$((SECONDS - t0))
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logdir/$s.log" | tail -n 1)
