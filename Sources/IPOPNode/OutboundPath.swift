@@ -61,7 +61,7 @@ extension Node {
     }
 
     /// Seals the frame in slot `slot` for `peer`. Returns 1 if the slot is ready to send, 0 if not
-    /// (no session yet: the engine starts a handshake and the frame is dropped, as on a cold ARP cache).
+    /// (no session yet: the engine keeps the frame in a small per-peer queue and starts a handshake).
     @inline(__always)
     private func seal(_ peer: PeerID, slot: Int, length: Int, now: ContinuousClock.Instant) -> Int {
         switch engine.seal(peer: peer, buffer: tx.buffer(slot), payloadLength: length, now: now) {
