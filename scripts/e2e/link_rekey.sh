@@ -71,7 +71,8 @@ wait_link_up vm1 lab vm2
 wait_link_up vm2 lab vm1
 stop_capture "$start_cap"
 # The setup did what it claims: both initiations on the wire before the first response.
-first=$(on vm1 python3 "$E2E_LINKPKT" handshakes "$E2E_TMP/start.pcap" | head -n 3 | tr '\n' ' ')
+# sed reads to the end (head would close the pipe early and, under pipefail, fail the scenario).
+first=$(on vm1 python3 "$E2E_LINKPKT" handshakes "$E2E_TMP/start.pcap" | sed -n '1,3p' | tr '\n' ' ')
 read -r k1 s1 k2 s2 k3 _ <<<"$first"
 if [[ $k1 == init && $k2 == init && $s1 != "$s2" && $k3 == response ]]; then
     pass "simultaneous start: the two initiations crossed ($first)"

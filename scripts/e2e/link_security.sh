@@ -126,7 +126,7 @@ no_new_frames() {
         pass "$node: no frame on the TAP from $what (link rx_frames +$drx, ARP frames on the TAP $arp)"
     else
         fail "$node: frames on the TAP during $what: $other non-ARP; link rx_frames +$drx with $arp ARP frames"
-        tcpdump -n -e -r "$pcap" not arp 2>/dev/null | head -n 5
+        tcpdump -n -e -r "$pcap" not arp 2>/dev/null | sed -n '1,5p' 
     fi
 }
 # Fresh traffic vm2 -> vm1 (lab), captured on vm1's underlay port.

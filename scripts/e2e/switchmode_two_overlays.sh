@@ -125,7 +125,7 @@ isolation_check() {
             pass "overlay $ov frames never seen on $where's ipop$other in ${CAPTURE_S}s ($total frames there in total)"
         else
             fail "overlay $ov frames leaked onto $where's ipop$other: $leaked frames"
-            tcpdump -r "$dir/$where-other.pcap" -n -e 2>/dev/null | head -5 | sed 's/^/    /'
+            tcpdump -r "$dir/$where-other.pcap" -n -e 2>/dev/null | sed -n '1,5p' | sed 's/^/    /'
         fi
     done
 }

@@ -195,7 +195,7 @@ else
     fail "vm6: no second '$AUTH' line within 15 s (no retry?)"
 fi
 if wait_log_count vm6 "$AUTH" 3 20; then
-    delays=$(grep -A3 "$AUTH" "${NODE_LOG[vm6]}" | grep -oE 'reconnecting in [0-9.]+ s' | head -n 3 | awk '{print $3}' | paste -sd' ')
+    delays=$(grep -A3 "$AUTH" "${NODE_LOG[vm6]}" | grep -oE 'reconnecting in [0-9.]+ s' | sed -n '1,3p' | awk '{print $3}' | paste -sd' ')
     if python3 -c 'import sys; d=[float(x) for x in sys.argv[1:]]; sys.exit(0 if len(d)==3 and d[0]<=d[1]<=d[2] and d[2]>d[0] else 1)' $delays; then
         pass "vm6 backs off: retry delays after the failures: $delays s"
     else
