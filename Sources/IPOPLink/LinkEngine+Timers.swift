@@ -37,6 +37,15 @@ extension LinkEngine {
             }
         }
 
+        // Silent peer: with persistent keepalives both sides speak at least every interval, so
+        // nothing heard for two intervals plus a handshake timeout means the peer (or the path) died,
+        // even on an idle link where no data went unanswered. A fresh handshake decides.
+        if let interval = timers.persistentKeepalive, let current = peer.current, !peer.handshakeForced {
+            let deadline = max(peer.lastReceived ?? current.createdAt, current.createdAt)
+                + interval * 2 + timers.rekeyTimeout
+            if now >= deadline { peer.handshakeForced = true } else { wakeAt(deadline) }
+        }
+
         let reachable = peer.endpoint != nil && overlays[peer.overlayID] != nil
         switch handshakeWanted(peer, now: now, wakeAt: wakeAt) {
         case true?:

@@ -181,7 +181,9 @@ public final class LinkEngine {
                               rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: DropCounters().dictionary,
                               rekeys: 0, handshakeAttempts: 0, publicKey: "")
         }
-        let up = peer.current.map { canSend($0, now: now) } ?? false
+        // A session alone is not "up": a peer that stopped answering (dead-peer or silence detection
+        // forced a new handshake) shows as connecting until it answers again.
+        let up = (peer.current.map { canSend($0, now: now) } ?? false) && !peer.handshakeForced
         return PeerStatus(name: peer.name, overlay: peer.overlayID, endpoint: peer.endpoint,
                           state: up ? .up : .connecting, lastHandshake: peer.lastHandshake,
                           rxFrames: peer.rxFrames, rxBytes: peer.rxBytes, txFrames: peer.txFrames, txBytes: peer.txBytes,

@@ -207,3 +207,51 @@ import Testing
         #expect(datagrams.isEmpty && wake == nil)
     }
 }
+
+/// Liveness with persistent keepalives: a peer that goes silent stops showing "up".
+@Suite struct LinkEngineLivenessTests {
+    static var keepaliveTimers: LinkTimers {
+        var timers = LinkTimers.default
+        timers.persistentKeepalive = .seconds(10)
+        return timers
+    }
+
+    @Test func idleLiveLinkStaysUpWithoutExtraHandshakes() {
+        let pair = Pair(timers: Self.keepaliveTimers)
+        pair.establish()
+        let wire = pair.wire
+        wire.sent = []
+        var notUp = 0
+        wire.advance(.seconds(100)) { if !pair.bothUp { notUp += 1 } }
+        #expect(notUp == 0)
+        // No handshake after the first: keepalives alone keep both sides convinced.
+        #expect(wire.sent(from: pair.a, type: 1).count + wire.sent(from: pair.b, type: 1).count == 0)
+        #expect(wire.sent(from: pair.a, type: 4).count >= 9)
+    }
+
+    @Test func silentPeerTurnsConnectingWithinTwoIntervalsAndIsRehandshaked() {
+        let pair = Pair(timers: Self.keepaliveTimers)
+        pair.establish()
+        let wire = pair.wire
+        wire.advance(.seconds(12))
+        #expect(pair.bothUp)
+        let initiationsBefore = wire.sent(from: pair.a, type: 1).count
+        wire.down.insert(pair.b.endpoint)
+        let died = wire.now
+        var seenConnectingAt: ContinuousClock.Instant?
+        wire.advance(.seconds(40)) {
+            if seenConnectingAt == nil, pair.a.engine.status(pair.ab, now: wire.now).state == .connecting {
+                seenConnectingAt = wire.now
+            }
+        }
+        // Last heard at most 10 s before the death; 2 x 10 s + 5 s after that.
+        let after = seenConnectingAt.map { died.duration(to: $0) }
+        #expect(after != nil && after! <= .seconds(25))
+        #expect(wire.sent(from: pair.a, type: 1).count > initiationsBefore)
+
+        // The peer comes back: the retried handshake brings the link up again.
+        wire.down.remove(pair.b.endpoint)
+        wire.advance(.seconds(70))
+        #expect(pair.bothUp)
+    }
+}
