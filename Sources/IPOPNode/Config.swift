@@ -49,7 +49,7 @@ public struct Config: Sendable {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw ConfigError("", "not valid JSON (\(jsonErrorSummary(error)))")
+            throw ConfigError("", "not valid JSON (\(jsonErrorSummary(error, data: data)))")
         }
         var r = try ConfigReader(root, path: "")
         let nodeName = try r.string("node_name") ?? ProcessInfo.processInfo.hostName
@@ -124,14 +124,33 @@ public struct Config: Sendable {
         return nil
     }
 
-    private static func jsonErrorSummary(_ error: Error) -> String {
+    /// What is wrong and where: JSONDecoder only says "not valid JSON", JSONSerialization names the
+    /// offset ("Invalid value around character 17."), which becomes a line and column here.
+    static func jsonErrorSummary(_ error: Error, data: Data) -> String {
+        var summary = "\(error)"
         if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError {
-                return "\(underlying)".replacingOccurrences(of: "\n", with: " ")
-            }
-            return context.debugDescription
+            summary = context.underlyingError.map { "\($0)" } ?? context.debugDescription
         }
-        return "\(error)".replacingOccurrences(of: "\n", with: " ")
+        do { _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch let e as NSError {
+            if let detail = e.userInfo[NSDebugDescriptionErrorKey] as? String { summary = detail }
+        }
+        summary = summary.replacingOccurrences(of: "\n", with: " ")
+        if let range = summary.range(of: #"around character (\d+)"#, options: .regularExpression),
+           let offset = Int(summary[range].split(separator: " ").last ?? "") {
+            let (line, column) = lineAndColumn(of: offset, in: data)
+            summary.replaceSubrange(range, with: "at line \(line), column \(column)")
+        }
+        if summary.hasSuffix(".") { summary.removeLast() }
+        return summary
+    }
+
+    /// 1-based line and column of a byte offset.
+    static func lineAndColumn(of offset: Int, in data: Data) -> (Int, Int) {
+        var line = 1, column = 1
+        for byte in data.prefix(max(0, offset)) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
     }
 }
 

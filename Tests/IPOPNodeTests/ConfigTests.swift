@@ -90,6 +90,8 @@ import Testing
         #expect(error(config(top: #", "colour": 1"#)).hasPrefix("config: colour: unknown key"))
         #expect(error(config(top: #", "control_socket": "rel.sock""#)).hasPrefix("config: control_socket:"))
         #expect(error("{").hasPrefix("config: not valid JSON"))
+        // The position of the mistake, as line and column.
+        #expect(error("{\n  \"listen_port\": 5800,\n  \"overlays\": x\n}") == "config: not valid JSON (Invalid value at line 3, column 15)")
         #expect(error("[]") == "config: must be an object, not an array")
         let noKey = config().replacingOccurrences(of: "\"private_key\": \"\(Self.key)\"", with: "\"x_unused\": null")
         #expect(error(noKey).hasPrefix("config: private_key: is required"))
