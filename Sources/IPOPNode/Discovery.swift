@@ -37,6 +37,8 @@ struct DiscoveredPeer {
     let link: PeerID
     let isStatic: Bool
     var address: String?
+    /// L3 mode: the overlay addresses it announced and we installed as its routes.
+    var announced: OverlayAddresses?
     var online = true
     var offlineSince: ContinuousClock.Instant?
     var nextOffer: ContinuousClock.Instant
@@ -59,10 +61,15 @@ extension Node {
         do { wakeup = try Wakeup() } catch { throw .socket(error) }
         let inbox = SignalInbox(wakeup: wakeup)
         signalInbox = inbox
-        let client = SignalClient(config: settings.client,
-                                  announcement: (nodeName: config.nodeName, overlays: overlays.map(\.config.id),
-                                                 publicKey: ourKeyText),
-                                  logger: log)
+        // L3 overlays announce the node's overlay addresses, so peers found this way get routes.
+        var addresses: [String: OverlayAddresses] = [:]
+        for o in overlays where !o.config.switchmode {
+            addresses[o.config.id] = OverlayAddresses(ip4: o.config.ip4.map { Endpoint.formatIPv4($0) },
+                                                      ip6: o.config.ip6.map { "\($0)" })
+        }
+        let announcement = NodeAnnouncement(nodeName: config.nodeName, overlays: overlays.map(\.config.id),
+                                            publicKey: ourKeyText, addresses: addresses)
+        let client = SignalClient(config: settings.client, announcement: announcement, logger: log)
         signalClient = client
         client.start { event in inbox.post(event) }
         log.info("xmpp: signalling through \(settings.client.server.isEmpty ? settings.client.jid : settings.client.server) as \(settings.client.jid)\(settings.client.room.map { ", room \($0)" } ?? "")")
@@ -96,6 +103,7 @@ extension Node {
                 d.address = ann.address
                 d.online = true
                 d.offlineSince = nil
+                if overlay.router != nil, !d.isStatic { installAnnouncedRoutes(&d, ann.addresses[overlay.config.id], overlay) }
                 discovered[Node.discoveryKey(overlay.index, d.key)] = d
             }
         case .peerOffline(let address):
@@ -129,6 +137,29 @@ extension Node {
     }
 
     static func discoveryKey(_ overlay: Int, _ key: String) -> String { "\(overlay)|\(key)" }
+
+    /// L3 mode: the overlay addresses a discovered peer announced become its routes (IPOP exchanged
+    /// each node's virtual IP the same way). A changed announcement replaces them; an address another
+    /// peer holds is refused and logged by the router, and the old routes stay.
+    private func installAnnouncedRoutes(_ d: inout DiscoveredPeer, _ announced: OverlayAddresses?, _ overlay: Overlay) {
+        guard announced != d.announced else { return }
+        guard let text = announced?.ip4, let ip4 = IPv4Address(text) else {
+            if d.announced == nil {
+                log.warning("overlay \(overlay.config.id): \(d.name) announces no IPv4 overlay address (is the overlay in switchmode there?); its packets are refused")
+            }
+            d.announced = announced
+            return
+        }
+        var ip6: IPv6Address?
+        if let t = announced?.ip6 {
+            ip6 = IPv6Address(t)
+            if ip6 == nil { log.warning("overlay \(overlay.config.id): \(d.name) announced an invalid IPv6 address \"\(t.prefix(64))\"; ignored") }
+        }
+        d.announced = announced
+        if overlay.addRoutes(d.link, ip4: ip4.rawValue, ip6: ip6, subnets: [], log: log) {
+            log.info("overlay \(overlay.config.id): \(d.name) holds \(text)\(ip6.map { " and \($0)" } ?? "") (announced)")
+        }
+    }
 
     /// The record of a peer, creating the link if it is new (and the overlay has room).
     private func discoveredPeer(overlay: Overlay, key: String, name: String,

@@ -39,12 +39,15 @@ final class Overlay {
     }
 
     /// L3 mode: installs the peer's overlay addresses; refuses (and logs) an address another peer holds.
+    /// Returns whether the routes were installed.
+    @discardableResult
     func addRoutes(_ peer: PeerID, ip4: UInt32, ip6: IPv6Address?, subnets: [(address: UInt32, prefixLength: Int)],
-                   log: Logger) {
-        guard router != nil else { return }
+                   log: Logger) -> Bool {
+        guard router != nil else { return false }
         let prefixes = subnets.map { IPv4Prefix(IPv4Address(rawValue: $0.address), $0.prefixLength) }
         do {
             try router!.addPeer(LinkID(peer.raw), ip4: IPv4Address(rawValue: ip4), ip6: ip6, subnets: prefixes)
+            return true
         } catch {
             let text: String
             if case .duplicateAddress(let address, let holder) = error {
@@ -53,6 +56,7 @@ final class Overlay {
                 text = "\(error)"
             }
             log.error("overlay \(config.id): routes of \(names[peer.raw] ?? "?") refused: \(text)")
+            return false
         }
     }
 

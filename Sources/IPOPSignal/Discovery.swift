@@ -9,12 +9,16 @@ public struct PeerAnnouncement: Sendable, Equatable {
     /// Where it was seen and where to `send` to: the full JID (shared account) or the room
     /// occupant JID `room@service/nick` (MUC).
     public var address: String
+    /// L3 mode: its overlay addresses, per overlay id.
+    public var addresses: [String: OverlayAddresses]
 
-    public init(nodeName: String, overlays: [String], publicKey: String, address: String) {
+    public init(nodeName: String, overlays: [String], publicKey: String, address: String,
+                addresses: [String: OverlayAddresses] = [:]) {
         self.nodeName = nodeName
         self.overlays = overlays
         self.publicKey = publicKey
         self.address = address
+        self.addresses = addresses
     }
 }
 
@@ -203,7 +207,8 @@ struct DiscoveryState {
             // Not (or no longer) one of ours.
             return forget(address)
         }
-        let peer = PeerAnnouncement(nodeName: a.nodeName, overlays: a.overlays, publicKey: a.publicKey, address: address)
+        let peer = PeerAnnouncement(nodeName: a.nodeName, overlays: a.overlays, publicKey: a.publicKey, address: address,
+                                    addresses: a.addresses)
         if peers[key] == peer { return [] }
         if peers[key] == nil && peers.count >= Self.maxPeers {
             return [.log(.warning, "xmpp: ignoring \(address): already \(Self.maxPeers) peers")]

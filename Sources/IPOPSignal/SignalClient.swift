@@ -34,11 +34,18 @@ public final class SignalClient: Sendable {
         var dropped = 0
     }
 
-    public init(config: XMPPConfig, announcement: (nodeName: String, overlays: [String], publicKey: String),
+    public convenience init(config: XMPPConfig, announcement: (nodeName: String, overlays: [String], publicKey: String),
+                            logger: Logger, eventLoopGroup: EventLoopGroup? = nil) {
+        self.init(config: config,
+                  announcement: NodeAnnouncement(nodeName: announcement.nodeName, overlays: announcement.overlays,
+                                                 publicKey: announcement.publicKey),
+                  logger: logger, eventLoopGroup: eventLoopGroup)
+    }
+
+    public init(config: XMPPConfig, announcement: NodeAnnouncement,
                 logger: Logger, eventLoopGroup: EventLoopGroup? = nil) {
         self.config = config
-        self.announcement = NodeAnnouncement(nodeName: announcement.nodeName, overlays: announcement.overlays,
-                                             publicKey: announcement.publicKey)
+        self.announcement = announcement
         self.logger = logger
         self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         self.resource = "\(DiscoveryState.sanitizedNick(announcement.nodeName))-\(DiscoveryState.randomHex(6))"

@@ -25,28 +25,52 @@ public enum XMPPNamespace {
 }
 
 /// What a node announces about itself in presence.
+/// A node's overlay addresses in one L3-mode overlay, as text (the node validates them).
+public struct OverlayAddresses: Sendable, Equatable {
+    public var ip4: String?
+    public var ip6: String?
+
+    public init(ip4: String? = nil, ip6: String? = nil) {
+        self.ip4 = ip4
+        self.ip6 = ip6
+    }
+
+    public var isEmpty: Bool { ip4 == nil && ip6 == nil }
+}
+
 public struct NodeAnnouncement: Sendable, Equatable {
     public var nodeName: String
     public var overlays: [String]
     public var publicKey: String
+    /// L3 mode: the node's overlay addresses, per overlay id (IPOP announced each node's virtual IP).
+    public var addresses: [String: OverlayAddresses]
 
-    public init(nodeName: String, overlays: [String], publicKey: String) {
+    public init(nodeName: String, overlays: [String], publicKey: String, addresses: [String: OverlayAddresses] = [:]) {
         self.nodeName = nodeName
         self.overlays = overlays
         self.publicKey = publicKey
+        self.addresses = addresses
     }
 
     /// Bounds applied to what peers announce.
     public static let maxNameLength = 255
     public static let maxOverlays = 256
     public static let maxKeyLength = 512
+    /// An IPv6 address in text is at most 45 characters.
+    public static let maxAddressLength = 64
 
-    /// `<node xmlns='urn:ipop-swift:signal:0' name=... key=...><overlay>id</overlay>...</node>`
+    /// `<node xmlns='urn:ipop-swift:signal:0' name=... key=...><overlay ip4=... ip6=...>id</overlay>...</node>`
+    /// (`ip4`/`ip6` only for L3-mode overlays).
     public var element: XElement {
         var n = XElement("node", namespace: XMPPNamespace.signal,
                          attributes: [XAttribute("name", nodeName), XAttribute("key", publicKey)])
         for o in overlays {
-            n.append(XElement("overlay", namespace: XMPPNamespace.signal, children: [.text(o)]))
+            var attributes: [XAttribute] = []
+            if let a = addresses[o] {
+                if let ip4 = a.ip4 { attributes.append(XAttribute("ip4", ip4)) }
+                if let ip6 = a.ip6 { attributes.append(XAttribute("ip6", ip6)) }
+            }
+            n.append(XElement("overlay", namespace: XMPPNamespace.signal, attributes: attributes, children: [.text(o)]))
         }
         return n
     }
@@ -61,12 +85,16 @@ public struct NodeAnnouncement: Sendable, Equatable {
         let overlayElements = n.children("overlay", namespace: XMPPNamespace.signal)
         guard overlayElements.count <= maxOverlays else { return nil }
         var overlays: [String] = []
+        var addresses: [String: OverlayAddresses] = [:]
         for o in overlayElements {
             let id = o.text
             guard !id.isEmpty, id.count <= maxNameLength else { return nil }
             overlays.append(id)
+            let a = OverlayAddresses(ip4: o.attribute("ip4"), ip6: o.attribute("ip6"))
+            guard (a.ip4?.count ?? 0) <= maxAddressLength, (a.ip6?.count ?? 0) <= maxAddressLength else { return nil }
+            if !a.isEmpty { addresses[id] = a }
         }
-        return NodeAnnouncement(nodeName: name, overlays: overlays, publicKey: key)
+        return NodeAnnouncement(nodeName: name, overlays: overlays, publicKey: key, addresses: addresses)
     }
 }
 

@@ -63,6 +63,22 @@ import Testing
         #expect(try parse("<node xmlns='urn:ipop-swift:signal:0' name='n' key='AAAA'>\(tooMany)</node>") == nil)
     }
 
+    @Test func announcementCarriesL3AddressesPerOverlay() throws {
+        let a = NodeAnnouncement(nodeName: "vm1", overlays: ["l3", "sw"], publicKey: "AAAA",
+                                 addresses: ["l3": OverlayAddresses(ip4: "10.10.0.1", ip6: "fd00:10::1")])
+        let presence = try reparse(Stanza.presence(extensions: [a.element]))
+        let back = NodeAnnouncement.parse(presence: presence)
+        #expect(back == a)
+        #expect(back?.addresses["sw"] == nil)
+        // An announcement from a node without addresses (switchmode, or an older node) still parses.
+        let plain = NodeAnnouncement(nodeName: "vm2", overlays: ["sw"], publicKey: "AAAA")
+        #expect(NodeAnnouncement.parse(presence: try reparse(Stanza.presence(extensions: [plain.element]))) == plain)
+        // An absurdly long address makes the whole announcement invalid.
+        let huge = NodeAnnouncement(nodeName: "vm3", overlays: ["l3"], publicKey: "AAAA",
+                                    addresses: ["l3": OverlayAddresses(ip4: String(repeating: "1", count: 65))])
+        #expect(NodeAnnouncement.parse(presence: try reparse(Stanza.presence(extensions: [huge.element]))) == nil)
+    }
+
     @Test func signalPayloadParsing() throws {
         var r = XMLStreamReader()
         let ev = try r.read(Array((header + """
