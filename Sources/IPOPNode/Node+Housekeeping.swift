@@ -1,13 +1,14 @@
 import IPOPLink
 import IPOPSwitch
 
-/// Once a second: age MAC entries, log link state changes.
+/// Once a second: age MAC entries, log link state changes and MTU trouble.
 extension Node {
     func housekeeping(now: ContinuousClock.Instant) {
         nextHousekeeping = now + Tunables.housekeepingInterval
         signallingHousekeeping(now: now)
         for overlay in overlays {
             overlay.fabric.expire(now: now)
+            overlay.warnAboutTooBigFrames(now: now, log: log)
             for link in overlay.links {
                 let status = engine.status(link, now: now)
                 let state = status.state.rawValue

@@ -17,6 +17,9 @@ final class Overlay {
     /// Links of this overlay, in config order. Flooding walks this array.
     private(set) var links: [PeerID] = []
     private var names: [UInt32: String] = [:]
+    /// Frames dropped as larger than the MTU, as of the last warning about them.
+    private var tooBigWarned: UInt64 = 0
+    private var tooBigWarnedAt: ContinuousClock.Instant?
 
     init(index: Int, config: OverlayConfig, tap: TapDevice, mac: [UInt8]) {
         self.index = index
@@ -68,4 +71,18 @@ final class Overlay {
     }
 
     func name(of link: LinkID) -> String { names[link.raw] ?? "link\(link.raw)" }
+
+    /// Frames dropped so far for being larger than the overlay MTU allows.
+    var droppedTooBig: UInt64 { router?.counters.dropTooBig ?? fabric.counters.dropTooBig }
+
+    /// Housekeeping: one warning (at most every `Tunables.mtuWarningInterval`) when frames were
+    /// dropped as too big since the last one: MTU black holes are the most common overlay complaint.
+    func warnAboutTooBigFrames(now: ContinuousClock.Instant, log: Logger) {
+        let dropped = droppedTooBig
+        guard dropped > tooBigWarned else { return }
+        if let last = tooBigWarnedAt, last.duration(to: now) < Tunables.mtuWarningInterval { return }
+        log.warning("overlay \(config.id): \(dropped - tooBigWarned) frame(s) larger than mtu \(config.mtu) dropped; every node of the overlay needs the same mtu, and hosts on a bridge with the TAP an MTU of at most \(config.mtu)")
+        tooBigWarned = dropped
+        tooBigWarnedAt = now
+    }
 }

@@ -11,4 +11,8 @@ public enum Tunables {
     public static let tapReadBudget = 64
     /// How often the loop runs housekeeping (MAC aging, link-state logging) when idle.
     public static let housekeepingInterval: Duration = .seconds(1)
+    /// At most one "frames larger than the MTU" warning per overlay this often: the cause (an MTU
+    /// mismatch between nodes, or a container with a larger MTU than the overlay) needs one clear
+    /// line, not one per frame.
+    public static let mtuWarningInterval: Duration = .seconds(60)
 }
