@@ -421,9 +421,12 @@ int ipop_unix_listen(const char *path) {
 int ipop_unix_accept(int fd) {
     int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0) return -errno;
-    struct timeval tv = { .tv_sec = 2, .tv_usec = 0 };
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    // The node's one loop serves this connection: a client that connects and stays silent (or
+    // stops reading) may hold the data path up this long at most. `ipop status` writes at once.
+    struct timeval rtv = { .tv_sec = 0, .tv_usec = 250000 };
+    struct timeval stv = { .tv_sec = 1, .tv_usec = 0 };
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof rtv);
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof stv);
     return c;
 }
 
