@@ -64,16 +64,14 @@ done
 
 # -- the underlay carries only the encrypted link: UDP 5800, never the overlay's plaintext
 PATTERN_HEX=49504f50453245504c41494e54455854        # "IPOPE2EPLAINTEXT", ping repeats it in the payload
-spawn vm1 /dev/null "$E2E_TMP/ul.err" timeout 20 tcpdump -i ul-vm2 -n -U -w "$E2E_TMP/ul.pcap"
-ul_pid=$SPAWNED_PID
-spawn vm1 /dev/null "$E2E_TMP/tap.err" timeout 20 tcpdump -i ipop -n -U -w "$E2E_TMP/tap.pcap"
-tap_pid=$SPAWNED_PID
-wait_for 5 grep -q "listening on" "$E2E_TMP/ul.err" || fail "tcpdump on vm1/ul-vm2 did not start"
-wait_for 5 grep -q "listening on" "$E2E_TMP/tap.err" || fail "tcpdump on vm1/ipop did not start"
+# (start_capture uses --immediate-mode: a buffered capture stopped early lost every packet under load.)
+start_capture vm1 ul-vm2 "$E2E_TMP/ul.pcap" 20
+ul_pid=$CAPTURE_PID
+start_capture vm1 ipop "$E2E_TMP/tap.pcap" 20
+tap_pid=$CAPTURE_PID
 on vm1 ping -n -q -c 5 -i 0.1 -W 1 -s 200 -p "$PATTERN_HEX" 10.0.4.2 >/dev/null || true
-sleep 0.5
-stop_pid "$ul_pid" 3
-stop_pid "$tap_pid" 3
+stop_capture "$ul_pid"
+stop_capture "$tap_pid"
 has_plaintext() { python3 -c 'import sys; sys.exit(0 if b"IPOPE2EPLAINTEXT" in open(sys.argv[1], "rb").read() else 1)' "$1"; }
 if has_plaintext "$E2E_TMP/tap.pcap"; then
     pass "positive control: the ping payload is visible in clear on vm1's TAP"

@@ -69,7 +69,7 @@ done
 # start_capture VM IFACE FILE: tcpdump on IFACE into FILE (bounded by timeout); waits until it listens.
 start_capture() {
     local vm=$1 ifc=$2 file=$3
-    spawn "$vm" /dev/null "$file.err" timeout $((CAPTURE_S + 10)) tcpdump -i "$ifc" -n -U -w "$file"
+    spawn "$vm" /dev/null "$file.err" timeout $((CAPTURE_S + 10)) tcpdump -i "$ifc" -n -U --immediate-mode -w "$file"
     CAPTURE_PIDS+=("$SPAWNED_PID")
     wait_for 5 grep -q "listening on" "$file.err" || fail "tcpdump on $vm/$ifc did not start: $(cat "$file.err")"
 }
