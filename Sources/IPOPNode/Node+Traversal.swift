@@ -41,6 +41,7 @@ final class NATTraversal {
     var turn: TurnClient?
     var turnRestartAt: ContinuousClock.Instant?
     var turnBackoff = Tunables.turnRetryStart
+    var mismatchRetries = 0
     /// Our TURN server while an allocation exists (or is being made).
     var turnServer: Endpoint?
     /// Peer endpoint -> ChannelData channel (0 until the server confirmed it) of every link whose
@@ -90,6 +91,16 @@ extension Node {
         }
         if !nat.turnServers.isEmpty { startTurn(now: now) }
         nat.nextWake = now
+    }
+
+    /// Releases the TURN allocation (Refresh with lifetime 0): the server forgets it now, so a node
+    /// restarted on the same address and port can allocate again at once instead of getting
+    /// 437 Allocation Mismatch until the old allocation expires.
+    func stopTraversal(now: ContinuousClock.Instant) {
+        guard var turn = nat.turn, let server = nat.turnServer, turn.isAllocated else { return }
+        for bytes in turn.close(now: now) { _ = udp.send(bytes, to: server) }
+        nat.turn = turn
+        log.info("turn: released the allocation on \(server)")
     }
 
     private func startTurn(now: ContinuousClock.Instant) {
@@ -297,6 +308,7 @@ extension Node {
             switch event {
             case .allocated(let relayed, let mapped):
                 nat.turnBackoff = Tunables.turnRetryStart
+                nat.mismatchRetries = 0
                 log.info("turn: relayed address \(relayed)\(mapped.map { ", server sees us as \($0)" } ?? "")")
             case .refreshed:
                 log.debug("turn: allocation refreshed")
@@ -311,11 +323,19 @@ extension Node {
             case .channelBindFailed(let peer, let error):
                 log.debug("turn: channel bind for \(peer) failed: \(error)")
             case .failed(let error):
-                log.warning("turn: \(nat.turnServer.map(\.description) ?? "?"): \(error); retrying in \(nat.turnBackoff)")
                 nat.turn = nil
                 nat.turnServer = nil
                 nat.peerByChannel.removeAll()
                 for key in nat.relayRoutes.keys { nat.relayRoutes[key] = 0 }
+                if case .errorResponse(.allocate, 437, _) = error, nat.mismatchRetries < Tunables.turnMismatchRetries {
+                    // Our address still holds an allocation (a previous run of this node, released
+                    // a moment ago or not at all): same server again soon.
+                    nat.mismatchRetries += 1
+                    nat.turnRestartAt = now + Tunables.turnMismatchRetry
+                    log.info("turn: \(error); our previous allocation is still there, retrying in \(Tunables.turnMismatchRetry)")
+                    return
+                }
+                log.warning("turn: \(nat.turnServers[nat.turnIndex % nat.turnServers.count].endpoint): \(error); retrying in \(nat.turnBackoff)")
                 nat.turnIndex += 1
                 nat.turnRestartAt = now + nat.turnBackoff
                 nat.turnBackoff = min(nat.turnBackoff * 2, Tunables.turnRetryCap)
@@ -341,6 +361,7 @@ extension Node {
            !nat.links.values.contains(where: { $0.path == old }) {
             nat.relayRoutes[oldPeer] = nil
         }
+        if !Node.isOurRelay(path) { nat.relayRoutes[path.peerEndpoint] = nil }
         if case .relay(_, let peer) = path, var turn = nat.turn {
             turn.addPeer(peer)
             nat.relayRoutes[peer] = turn.channel(for: peer) ?? 0
@@ -359,12 +380,29 @@ extension Node {
     }
 
     /// What `ipop status` shows about a link's path.
+    /// Connectivity checks run for a link so far, and whether one is running now.
+    func checkStatus(_ link: PeerID) -> (run: Int, running: Bool) {
+        guard let state = nat.links[link.raw] else { return (0, false) }
+        return (state.checksRun, state.checker?.state == .checking)
+    }
+
     func pathStatus(_ link: PeerID, endpoint: Endpoint?) -> (path: String, local: String?, remote: String?, rtt: Double?) {
         if let state = nat.links[link.raw], let path = state.path, let pair = state.schedule.current,
            endpoint == path.peerEndpoint {
             return (path.kind, pair.local.description, pair.remote.description, pair.rtt.map(Node.ms))
         }
-        if let endpoint, nat.relayRoutes[endpoint] != nil { return ("relay", nil, endpoint.description, nil) }
+        // The engine roamed to where the peer's datagrams come from (the two sides may pick different
+        // pairs): the pair the checks measured for that address, on the path we now send on.
+        if let endpoint, let state = nat.links[link.raw], let checker = state.checker {
+            let path: TransportPath = nat.relayRoutes[endpoint] != nil ? .relay : .socket
+            if let pair = checker.pairs.first(where: { $0.state == .succeeded && $0.path == path && $0.remote.endpoint == endpoint }) {
+                return (pair.isDirect ? "direct" : "relay", pair.local.description, pair.remote.description, pair.rtt.map(Node.ms))
+            }
+        }
+        if let endpoint, nat.relayRoutes[endpoint] != nil {
+            return ("relay", nat.turn?.relayedAddress.map { Candidate(type: .relayed, endpoint: $0).description },
+                    Candidate(type: .peerReflexive, endpoint: endpoint).description, nil)
+        }
         if let endpoint, let state = nat.links[link.raw],
            state.remote.contains(where: { $0.isRelayed && $0.endpoint == endpoint }) {
             return ("relay", nil, endpoint.description, nil)
@@ -453,6 +491,7 @@ extension Node {
             }
             let payload = UnsafeMutableRawBufferPointer(rebasing: datagram[4..<(4 + inner)])
             if !Node.isStun(UnsafeRawBufferPointer(payload), length: inner) {
+                if nat.relayRoutes[peer] == nil { relayedFrom(peer, channel: channel) }
                 return .link(payload, length: inner, source: peer)
             }
             handleStun(Array(UnsafeRawBufferPointer(payload)), from: peer, path: .relay, now: now)
@@ -510,10 +549,27 @@ extension Node {
         }
     }
 
+    /// Link data from `peer` came through our TURN allocation, so answers to `peer` must go back the
+    /// same way (the engine will roam its endpoint to `peer`; the peer's NAT only lets our relayed
+    /// address in). Not when a path of ours goes to `peer` from the socket: then the peer merely
+    /// chose a different pair for its direction.
+    private func relayedFrom(_ peer: Endpoint, channel: UInt16) {
+        let socketPath = nat.links.values.contains { state in
+            guard let path = state.path else { return false }
+            return !Node.isOurRelay(path) && path.peerEndpoint == peer
+        }
+        guard !socketPath else { return }
+        nat.relayRoutes[peer] = channel
+        log.debug("traversal: \(peer) reached us through our relay; answering it the same way")
+    }
+
+    static func isOurRelay(_ path: LinkPath) -> Bool { if case .relay = path { return true } else { return false } }
+
     /// A link message that came in a Send/Data indication (before the channel was bound): copied
     /// into the scratch buffer and handed to the engine like any other.
     private func deliverRelayed(_ payload: [UInt8], from peer: Endpoint, now: ContinuousClock.Instant) {
         guard payload.count <= Tunables.slotSize else { return }
+        if nat.relayRoutes[peer] == nil { relayedFrom(peer, channel: 0) }
         let buffer = floodScratch
         payload.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: payload.count) }
         switch engine.receive(datagram: buffer, length: payload.count, from: peer, now: now) {

@@ -232,6 +232,7 @@ public final class Node {
     }
 
     private func shutdown() {
+        stopTraversal(now: ContinuousClock.now)
         stopSignalling()
         for o in overlays {
             if let bridge = o.config.bridge { Bridge(name: bridge).removePort(o.tap.name) }

@@ -47,6 +47,9 @@ public struct StatusReport: Codable, Sendable {
         public var remote_candidate: String? = nil
         /// Round-trip time of that pair as the checks measured it.
         public var rtt_ms: Double? = nil
+        /// Connectivity checks run for this link (through signalling), and whether one runs now.
+        public var checks: Int = 0
+        public var checking: Bool = false
     }
 
     public struct MACEntry: Codable, Sendable {

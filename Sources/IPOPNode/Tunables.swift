@@ -47,4 +47,9 @@ extension Tunables {
     /// list, waiting this long, doubling up to the cap.
     public static let turnRetryStart: Duration = .seconds(5)
     public static let turnRetryCap: Duration = .seconds(120)
+    /// 437 Allocation Mismatch to an Allocate: the server still holds an allocation for our address
+    /// and port (this node restarted; the release it sent on exit takes the server a moment). Ask the
+    /// same server again this soon, this many times, before treating it as a failure.
+    public static let turnMismatchRetry: Duration = .seconds(1)
+    public static let turnMismatchRetries = 20
 }

@@ -259,15 +259,31 @@ run_case full-cone  restricted direct
 run_case full-cone  symmetric  direct
 run_case restricted symmetric  relay keep
 
-# ---- on a relay, direct paths are re-tried: nat1 turns full-cone (its mapping stays), and within
-# one re-try interval (30 s) plus a check the link moves to a direct path, on both nodes.
+# ---- on a relay, direct paths are re-tried: once no check runs any more, nat1 turns full-cone (its
+# mapping stays), and within one re-try interval (30 s) plus a check the link moves to a direct path
+# on both nodes, through a new check (the status "checks" counter grows).
 phase_begin "relay -> direct once a direct path opens (nat1 restricted -> full-cone)"
+link_checks() { status_value "$1" '"%s %s" % (link(a[0], a[1])["checks"], link(a[0], a[1])["checking"])' "$OV" "$2"; }
+checks_idle() { [[ $(link_checks vm1 vm2) == *" False" && $(link_checks vm2 vm1) == *" False" ]]; }
+wait_for 20 checks_idle || fail "connectivity checks still running 20 s after the link came up ($(link_checks vm1 vm2) / $(link_checks vm2 vm1))"
+before1=$(link_checks vm1 vm2 | cut -d' ' -f1)
+before2=$(link_checks vm2 vm1 | cut -d' ' -f1)
+assert_eq "$(link_path vm1 vm2 | cut -d' ' -f1-2) / $(link_path vm2 vm1 | cut -d' ' -f1-2)" "up relay / up relay" \
+    "no check running ($before1 / $before2 checks so far), the link is still on the relay"
 on nat1 nft add rule ip nat prerouting iifname "wan" udp dport 5800 dnat to 10.1.0.2:5800
 t0=$(now_ms)
 if wait_for 45 both_up_on direct; then
-    pass "the link moved from relay to direct $(($(now_ms) - t0)) ms after a direct path opened"
+    pass "the link moved from relay to direct $(($(now_ms) - t0)) ms after a direct path opened (re-try every 30 s)"
+    echo "MEASURE: relay -> direct after the path opened: $(($(now_ms) - t0)) ms"
 else
     fail "the link did not move to a direct path within 45 s (vm1: $(link_path vm1 vm2); vm2: $(link_path vm2 vm1))"
+fi
+after1=$(link_checks vm1 vm2 | cut -d' ' -f1)
+after2=$(link_checks vm2 vm1 | cut -d' ' -f1)
+if ((after1 > before1 && after2 > before2)); then
+    pass "a new connectivity check found it (checks $before1 -> $after1 on vm1, $before2 -> $after2 on vm2)"
+else
+    fail "no new check ran (checks $before1 -> $after1 on vm1, $before2 -> $after2 on vm2)"
 fi
 assert_ping c1 10.0.3.2 10
 stop_nodes
