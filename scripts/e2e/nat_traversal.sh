@@ -170,7 +170,7 @@ declare -A NAT_TYPE=()
 verify_nat() {
     local i=$1 type=$2 out m1 m2 unsolicited pid
     out="$E2E_TMP/natprobe-$i-$type.out"
-    spawn "vm$i" "$out" "$out.err" python3 "$PROBE" probe 5800 "$S1:3478" "$S2:3478" 0.8
+    spawn "vm$i" "$out" "$out.err" python3 "$PROBE" probe 5800 "$S1:3478" "$S2:3478" 2.5
     pid=$SPAWNED_PID
     wait_for 8 grep -q '^ready' "$out" || { fail "natprobe behind nat$i did not finish: $(cat "$out.err")"; return; }
     m1=$(awk -v s="$S1:3478" '$1 == "mapped" && $2 == s {print $3}' "$out")
@@ -298,7 +298,8 @@ ping_log="$E2E_TMP/flush-ping.log"
 spawn c1 "$ping_log" /dev/null ping -n -D -i 0.2 -W 1 -w 45 10.0.3.2
 ping_pid=$SPAWNED_PID
 wait_for 5 grep -q 'bytes from' "$ping_log" || fail "no ping replies before the flush"
-sleep 1   # let a few replies accumulate before the flush (a baseline, not a wait for state)
+replies_at_least() { (($(grep -c 'bytes from' "$ping_log") >= $1)); }
+wait_for 5 replies_at_least 5 || fail "fewer than 5 ping replies before the flush"
 flush_at=$(date +%s.%N)
 on nat1 conntrack -F >/dev/null 2>&1
 on nat2 conntrack -F >/dev/null 2>&1

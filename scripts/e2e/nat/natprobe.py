@@ -3,9 +3,9 @@
 
   natprobe.py probe PORT SERVER1 SERVER2 [LISTEN_S]
       From a UDP socket bound to PORT, send a STUN Binding request to SERVER1 and SERVER2
-      (host:port) and print "mapped SERVER MAPPED" per answer, then "ready", then listen LISTEN_S
-      seconds (default 0) and print "unsolicited FROM" for every datagram that arrives from an
-      address we never sent to (to test the NAT's filtering).
+      (host:port) and print "mapped SERVER MAPPED" per answer, then "ready", then listen up to
+      LISTEN_S seconds (default 0) and print "unsolicited FROM" if a datagram arrives from an
+      address we never sent to (to test the NAT's filtering); the first one ends the listening.
   natprobe.py send FROM_PORT HOST:PORT
       Send one datagram "hello" from local FROM_PORT to HOST:PORT.
 
@@ -65,6 +65,7 @@ def main():
                 break
             if src not in (s1, s2):
                 print("unsolicited %s:%d" % src, flush=True)
+                break
     elif sys.argv[1] == "send":
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", int(sys.argv[2])))
