@@ -109,6 +109,18 @@ public final class LinkEngine {
         peers[id.raw]?.endpoint = endpoint
     }
 
+    /// A new path to the peer was found (NAT traversal): if the peer has no usable session, the next
+    /// poll sends an initiation there at once instead of waiting out the backoff that failed attempts
+    /// on the old endpoint built up.
+    public func retryHandshakeNow(_ id: PeerID, now: ContinuousClock.Instant) {
+        guard let peer = peers[id.raw], peer.endpoint != nil else { return }
+        if let current = peer.current, canSend(current, now: now), !peer.handshakeForced { return }
+        if let pending = peer.handshake { handshakesByIndex[pending.localIndex] = nil }
+        peer.handshake = nil
+        peer.handshakeAttempts = 0
+        peer.handshakeDue = now
+    }
+
     public var peerIDs: [PeerID] { peers.keys.sorted().map(PeerID.init(raw:)) }
 
     // MARK: - data path

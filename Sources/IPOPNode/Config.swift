@@ -26,6 +26,8 @@ public struct Config: Sendable {
     public var xmpp: XMPPSettings? = nil
     /// Interfaces whose addresses are never offered as candidates (besides the node's own TAPs).
     public var ignoredInterfaces: [String] = []
+    /// STUN and TURN servers for NAT traversal (`stun`, `turn`).
+    public var traversal = TraversalSettings()
 
     public enum LogLevel: String, CaseIterable, Sendable {
         case trace, debug, info, notice, warning, error, critical
@@ -72,6 +74,9 @@ public struct Config: Sendable {
             xmpp = try XMPPSettings.parse(value, path: "xmpp", baseDirectory: baseDirectory)
         }
         let ignored = try r.stringArray("ignored_interfaces") ?? []
+        var traversal = TraversalSettings()
+        traversal.stun = try TraversalSettings.parseStun(try r.stringArray("stun"), path: "stun")
+        traversal.turn = try TraversalSettings.parseTurn(try r.array("turn"), path: "turn")
         guard let overlayValues = try r.array("overlays") else { throw ConfigError("overlays", "is required") }
         guard !overlayValues.isEmpty else { throw ConfigError("overlays", "must list at least one overlay") }
         var overlays: [OverlayConfig] = []
@@ -80,13 +85,13 @@ public struct Config: Sendable {
         }
         try r.rejectUnknownKeys(known: ["node_name", "private_key", "private_key_file", "listen_port",
                                         "control_socket", "log_level", "overlays", "rekey_after_s", "keepalive_s",
-                                        "xmpp", "ignored_interfaces"])
+                                        "xmpp", "ignored_interfaces", "stun", "turn"])
         try checkUnique(overlays.map(\.id), key: "id")
         try checkUnique(overlays.map(\.tapName), key: "tap_name")
         return Config(nodeName: nodeName, privateKey: privateKey, listenPort: listenPort,
                       controlSocket: controlSocket, logLevel: logLevel, overlays: overlays,
                       rekeyAfter: .seconds(rekeyAfter), keepalive: .seconds(keepalive), xmpp: xmpp,
-                      ignoredInterfaces: ignored)
+                      ignoredInterfaces: ignored, traversal: traversal)
     }
 
     private static func checkUnique(_ values: [String], key: String) throws(ConfigError) {

@@ -125,7 +125,9 @@ extension Node {
             guard var d = discoveredPeer(overlay: overlay, key: parts[0], name: parts[1], now: now) else { return }
             d.address = from
             discovered[Node.discoveryKey(overlay.index, d.key)] = d
-            if let endpoint = chooseEndpoint(candidates) {
+            // A first guess (same LAN, else the highest priority candidate) until the checks pick a path.
+            if !hasTraversalPath(d.link), engine.status(d.link, now: now).state != .up,
+               let endpoint = chooseEndpoint(candidates) {
                 if engine.status(d.link, now: now).endpoint != endpoint {
                     log.info("overlay \(overlay.config.id): \(d.name) at \(endpoint) (\(kind))")
                 }
@@ -133,6 +135,8 @@ extension Node {
                 engineWantsPoll = true
             }
             if kind == "con_req" { sendOffer(d, kind: "con_resp") }
+            // The offer is the rendezvous: both sides probe every pair now.
+            traversalOffer(link: d.link, overlay: overlay, theirKey: d.key, candidates: candidates, now: now)
         }
     }
 
@@ -214,7 +218,7 @@ extension Node {
             }
             if up {
                 d.backoff = Node.offerBackoffStart
-            } else if d.online, d.address != nil, now >= d.nextOffer {
+            } else if d.online, d.address != nil, now >= d.nextOffer, gatheringSettled(now: now) {
                 sendOffer(d, kind: "con_req")
                 let jitter = Duration.milliseconds(Int.random(in: 0...500))
                 d.nextOffer = now + d.backoff + jitter
@@ -224,9 +228,9 @@ extension Node {
         }
     }
 
-    private func sendOffer(_ d: DiscoveredPeer, kind: String) {
+    func sendOffer(_ d: DiscoveredPeer, kind: String) {
         guard let client = signalClient, let address = d.address else { return }
-        let body = "\(ourKeyText) \(config.nodeName) \(Candidate.encodeList(localCandidates()))"
+        let body = "\(ourKeyText) \(config.nodeName) \(Candidate.encodeList(gatheredCandidates()))"
         client.send(to: address, overlay: overlays[d.overlay].config.id, kind: kind, body: body)
     }
 

@@ -14,8 +14,15 @@ extension Node {
             let count = rx.receive(from: udp)
             if count == 0 { return }
             for i in 0..<count {
-                let datagram = rx.buffer(i)
-                switch engine.receive(datagram: datagram, length: rx.length(i), from: rx.source(i), now: now) {
+                var datagram = rx.buffer(i)
+                var length = rx.length(i)
+                var source = rx.source(i)
+                // Not transport data (type 4): maybe STUN or TURN ChannelData (Node+Traversal.swift).
+                if length > 0, datagram[0] != LinkMessageType.transport.rawValue {
+                    guard case .link(let inner, let innerLength, let from) = demuxTraversal(datagram, length: length, from: source, now: now) else { continue }
+                    (datagram, length, source) = (inner, innerLength, from)
+                }
+                switch engine.receive(datagram: datagram, length: length, from: source, now: now) {
                 case .frame(let peer, let offset, let length):
                     guard let overlay = overlayOfLink[peer.raw] else { continue }
                     let frame = UnsafeMutableRawBufferPointer(rebasing: datagram[offset..<(offset + length)])

@@ -8,13 +8,16 @@ extension Node {
             var links: [StatusReport.LinkStatus] = []
             for link in overlay.links {
                 let s = engine.status(link, now: now)
+                let p = pathStatus(link, endpoint: s.endpoint)
+                let c = checkStatus(link)
                 links.append(StatusReport.LinkStatus(
                     peer: s.name,
                     endpoint: s.endpoint.map { "\($0)" },
                     state: s.state.rawValue,
                     rx_frames: s.rxFrames, tx_frames: s.txFrames, rx_bytes: s.rxBytes, tx_bytes: s.txBytes,
                     last_handshake_s: s.lastHandshake.map { Int($0.duration(to: now).components.seconds) },
-                    dropped: s.drops))
+                    dropped: s.drops, path: p.path, local_candidate: p.local, remote_candidate: p.remote,
+                    rtt_ms: p.rtt.map { ($0 * 1000).rounded() / 1000 }, checks: c.run, checking: c.running))
             }
             let macs = overlay.fabric.entries(now: now).map { e in
                 StatusReport.MACEntry(mac: e.mac.description,

@@ -50,6 +50,8 @@ public final class Node {
     var signalClient: SignalClient?
     var signalInbox: SignalInbox?
     var discovered: [String: DiscoveredPeer] = [:]
+    /// STUN, TURN and connectivity checks (Node+Traversal.swift).
+    let nat: NATTraversal
     let startedAt: ContinuousClock.Instant
     private let poller: Poller
     private let signals: SignalDescriptor
@@ -88,6 +90,7 @@ public final class Node {
         startedAt = now
         nextEngineWake = now
         nextHousekeeping = now
+        nat = NATTraversal(now: now)
 
         for (i, oc) in config.overlays.enumerated() {
             let key = oc.privateKey ?? config.privateKey
@@ -114,6 +117,7 @@ public final class Node {
             try poller.add(fd: control!.fd, token: Token.control)
             for o in overlays { try poller.add(fd: o.tap.fd, token: Token.tapBase + UInt64(o.index)) }
         } catch { throw .socket(error) }
+        startTraversal(now: now)
         try startSignalling()
         if let inbox = signalInbox {
             do { try poller.add(fd: inbox.wakeup.fd, token: Token.signalling) } catch { throw .socket(error) }
@@ -168,7 +172,8 @@ public final class Node {
             let now = ContinuousClock.now
             if engineWantsPoll || now >= nextEngineWake { serviceEngine(now: now) }
             if now >= nextHousekeeping { housekeeping(now: now) }
-            let wake = min(nextEngineWake, nextHousekeeping)
+            if now >= nat.nextWake { serviceTraversal(now: now) }
+            let wake = min(nextEngineWake, nextHousekeeping, nat.nextWake)
             let timeout = max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
             poller.wait(timeoutMilliseconds: timeout) { token in
                 let now = ContinuousClock.now
@@ -196,7 +201,7 @@ public final class Node {
     func serviceEngine(now: ContinuousClock.Instant) {
         engineWantsPoll = false
         let (datagrams, wake) = engine.poll(now: now)
-        for d in datagrams { _ = udp.send(d.bytes, to: d.to) }
+        for d in datagrams { sendLinkDatagram(d.bytes, to: d.to) }
         nextEngineWake = wake ?? now + .seconds(1)
     }
 
@@ -227,6 +232,7 @@ public final class Node {
     }
 
     private func shutdown() {
+        stopTraversal(now: ContinuousClock.now)
         stopSignalling()
         for o in overlays {
             if let bridge = o.config.bridge { Bridge(name: bridge).removePort(o.tap.name) }

@@ -66,6 +66,10 @@ extension Node {
     private func seal(_ peer: PeerID, slot: Int, length: Int, now: ContinuousClock.Instant) -> Int {
         switch engine.seal(peer: peer, buffer: tx.buffer(slot), payloadLength: length, now: now) {
         case .send(let sealedLength, let endpoint):
+            // Relayed link: ChannelData to our TURN server (Node+Traversal.swift).
+            if !nat.relayRoutes.isEmpty, let channel = nat.relayRoutes[endpoint] {
+                return relaySlot(tx.buffer(slot), slot: slot, length: sealedLength, to: endpoint, channel: channel)
+            }
             tx.set(slot, length: sealedLength, to: endpoint)
             return 1
         case .noSession, .noEndpoint:

@@ -39,6 +39,17 @@ public struct StatusReport: Codable, Sendable {
         public var tx_bytes: UInt64
         public var last_handshake_s: Int?
         public var dropped: [String: UInt64]
+        /// `direct` (our socket to the peer's own or NAT address) or `relay` (through a TURN server).
+        public var path: String = "direct"
+        /// The candidate pair the connectivity checks chose ("srflx 203.0.113.7:61022 1694498815");
+        /// absent for links without checks (static peers).
+        public var local_candidate: String? = nil
+        public var remote_candidate: String? = nil
+        /// Round-trip time of that pair as the checks measured it.
+        public var rtt_ms: Double? = nil
+        /// Connectivity checks run for this link (through signalling), and whether one runs now.
+        public var checks: Int = 0
+        public var checking: Bool = false
     }
 
     public struct MACEntry: Codable, Sendable {
@@ -63,9 +74,13 @@ public struct StatusReport: Codable, Sendable {
             if o.links.isEmpty { out += "  no links\n" }
             for l in o.links {
                 out += "  link \(l.peer): \(l.state)"
-                out += ", endpoint \(l.endpoint ?? "(none)")"
+                out += ", endpoint \(l.endpoint ?? "(none)"), path \(l.path)"
+                if let rtt = l.rtt_ms { out += String(format: ", rtt %.1f ms", rtt) }
                 if let hs = l.last_handshake_s { out += ", handshake \(Self.duration(hs)) ago" }
                 out += "\n    rx \(l.rx_frames) frames / \(Self.bytes(l.rx_bytes)), tx \(l.tx_frames) frames / \(Self.bytes(l.tx_bytes))\n"
+                if let local = l.local_candidate, let remote = l.remote_candidate {
+                    out += "    candidates: \(local) -> \(remote)\n"
+                }
                 let drops = l.dropped.filter { $0.value > 0 }.sorted { $0.key < $1.key }
                 if !drops.isEmpty {
                     out += "    dropped: " + drops.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"

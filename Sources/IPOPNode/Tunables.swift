@@ -16,3 +16,44 @@ public enum Tunables {
     /// line, not one per frame.
     public static let mtuWarningInterval: Duration = .seconds(60)
 }
+
+/// NAT traversal timing (Node+Traversal.swift), each with its reason.
+extension Tunables {
+    /// Re-ask the STUN servers this often: well inside the 30 s a Linux NAT keeps an unanswered UDP
+    /// mapping, so the reflexive address stays valid and a changed mapping is noticed.
+    public static let stunRefresh: Duration = .seconds(25)
+    /// After a STUN server did not answer: ask again after this long (it may be down or filtered).
+    public static let stunRetry: Duration = .seconds(15)
+    /// The first offer waits at most this long for STUN and TURN answers, so that it carries the
+    /// reflexive and relayed candidates (a server that answers at all answers within a second).
+    public static let gatherWait: Duration = .seconds(3)
+    /// One probe per candidate pair this often while checking (RFC 8445's Ta is 50 ms for a whole
+    /// agent; with a handful of pairs per peer, 200 ms keeps the rate tiny and still finds a pair
+    /// within a few hundred ms once both sides probe).
+    public static let checkPacing: Duration = .milliseconds(200)
+    /// Give up on pairs that did not answer after this long. Both sides start within one signalling
+    /// round trip of each other; 6 s is 30 probes per pair, enough for hole punching over lossy paths,
+    /// and short enough that a relayed link is up in seconds.
+    public static let checkTimeout: Duration = .seconds(6)
+    /// After the first direct pair works, wait this long to measure the other direct pairs' RTT.
+    public static let checkSettle: Duration = .seconds(1)
+    /// While a link runs over a relay, re-try the direct pairs this often (a NAT mapping may have
+    /// opened, a peer may have moved to a friendlier network).
+    public static let directRetryOnRelay: Duration = .seconds(30)
+    /// After a check found nothing, the next one waits this long, doubling up to the cap.
+    public static let checkFailureBackoff: Duration = .seconds(5)
+    public static let checkFailureBackoffCap: Duration = .seconds(60)
+    /// Allocation lifetime asked of the TURN server (its default, RFC 8656), refreshed this long
+    /// before it expires (a lost refresh is retransmitted well before expiry).
+    public static let turnLifetime: UInt32 = 600
+    public static let turnRefreshMargin: Duration = .seconds(60)
+    /// After a TURN allocation failed (server down, bad credentials): retry, next server in the
+    /// list, waiting this long, doubling up to the cap.
+    public static let turnRetryStart: Duration = .seconds(5)
+    public static let turnRetryCap: Duration = .seconds(120)
+    /// 437 Allocation Mismatch to an Allocate: the server still holds an allocation for our address
+    /// and port (this node restarted; the release it sent on exit takes the server a moment). Ask the
+    /// same server again this soon, this many times, before treating it as a failure.
+    public static let turnMismatchRetry: Duration = .seconds(1)
+    public static let turnMismatchRetries = 20
+}

@@ -206,6 +206,30 @@ import Testing
         let (datagrams, wake) = a.engine.poll(now: wire.now)
         #expect(datagrams.isEmpty && wake == nil)
     }
+    @Test func aNewPathGetsAnInitiationAtOnceInsteadOfTheBackoff() {
+        // A only knows a wrong endpoint for B (as before NAT traversal found the path).
+        let pair = Pair(bKnowsA: false)
+        let wire = pair.wire
+        let wrong = Endpoint(address: 0x0A00_00FE, port: 5800)
+        pair.a.engine.setEndpoint(pair.ab, wrong)
+        wire.send(pair.a, to: pair.ab, frame(1))
+        wire.advance(.seconds(20))   // initiations into the void; the retry interval grows
+        let attempts = wire.sent(from: pair.a, type: 1).count
+        #expect(attempts >= 2)
+        #expect(!pair.bothUp)
+        wire.sent = []
+        pair.a.engine.setEndpoint(pair.ab, pair.b.endpoint)
+        pair.a.engine.retryHandshakeNow(pair.ab, now: wire.now)
+        wire.run()
+        #expect(wire.sent(from: pair.a, type: 1).count == 1)
+        #expect(wire.sent(from: pair.a, type: 1).first?.to == pair.b.endpoint)
+        #expect(pair.bothUp)
+        // With a usable session it does nothing.
+        wire.sent = []
+        pair.a.engine.retryHandshakeNow(pair.ab, now: wire.now)
+        wire.run()
+        #expect(wire.sent(from: pair.a, type: 1).isEmpty)
+    }
 }
 
 /// Liveness with persistent keepalives: a peer that goes silent stops showing "up".

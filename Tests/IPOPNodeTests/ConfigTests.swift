@@ -128,4 +128,38 @@ import Testing
         let c = try Config.parse(Data(json.utf8), baseDirectory: dir.path)
         #expect(c.privateKey.rawRepresentation.base64EncodedString() == Self.key)
     }
+    @Test func stunAndTurnParse() throws {
+        let c = try Config.parse(Data(config(top: """
+            , "stun": ["203.0.113.1:3478", "stun.example.org"],
+              "turn": [{"server": "203.0.113.1:3479", "username": "u", "password": "p"}],
+              "ignored_interfaces": ["docker0"]
+            """).utf8))
+        #expect(c.traversal.stun == [ServerAddress(host: "203.0.113.1", port: 3478),
+                                     ServerAddress(host: "stun.example.org", port: 3478)])
+        #expect(c.traversal.turn == [TurnServerSettings(server: ServerAddress(host: "203.0.113.1", port: 3479),
+                                                        username: "u", password: "p")])
+        #expect(c.ignoredInterfaces == ["docker0"])
+        #expect(try Config.parse(Data(config().utf8)).traversal.isEmpty)
+    }
+
+    @Test(arguments: [
+        (#", "stun": "203.0.113.1:3478""#, "config: stun: must be an array of strings, not a string"),
+        (#", "stun": [""]"#, "config: stun[0]: must not be empty"),
+        (#", "stun": ["1.2.3.4:0"]"#, "config: stun[0]: \"1.2.3.4:0\": port \"0\" is not in 1...65535"),
+        (#", "stun": ["1.2.3.4:x"]"#, "config: stun[0]: \"1.2.3.4:x\": port"),
+        (#", "stun": ["a b:1"]"#, "config: stun[0]: \"a b:1\" is not \"host:port\""),
+        (#", "stun": [5]"#, "config: stun[0]: must be a string, not a number"),
+        (#", "turn": {}"#, "config: turn: must be an array, not an object"),
+        (#", "turn": [{"username": "u", "password": "p"}]"#, "config: turn[0].server: is required"),
+        (#", "turn": [{"server": "1.2.3.4:99999", "username": "u", "password": "p"}]"#, "config: turn[0].server: \"1.2.3.4:99999\": port"),
+        (#", "turn": [{"server": "1.2.3.4:3478", "password": "p"}]"#, "config: turn[0].username: is required"),
+        (#", "turn": [{"server": "1.2.3.4:3478", "username": "u"}]"#, "config: turn[0].password: is required"),
+        (#", "turn": [{"server": "1.2.3.4:3478", "username": "u", "password": "p", "realm": "x"}]"#, "config: turn[0].realm: unknown key"),
+        (#", "turn": ["1.2.3.4:3478"]"#, "config: turn[0]: must be an object, not a string"),
+    ])
+    func traversalErrorsNameTheirKey(fragment: String, expected: String) {
+        let message = error(config(top: fragment))
+        #expect(message.hasPrefix(expected), "got: \(message)")
+    }
 }
+
