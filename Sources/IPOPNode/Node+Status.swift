@@ -35,7 +35,8 @@ extension Node {
         }
         return StatusReport(node: config.nodeName, listen_port: Int(udp.port),
                             uptime_s: Int(startedAt.duration(to: now).components.seconds),
-                            dropped: engine.drops.dictionary, overlays: overlaysOut)
+                            dropped: engine.drops.dictionary.merging(["stray_traversal": nat.strayDrops]) { a, _ in a },
+                            overlays: overlaysOut)
     }
 
     func statusJSON(now: ContinuousClock.Instant) -> [UInt8] {

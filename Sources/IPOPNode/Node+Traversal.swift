@@ -54,6 +54,9 @@ final class NATTraversal {
     var linkByIdentity: [String: UInt32] = [:]
     var nextWake: ContinuousClock.Instant
     var lastSymmetricLog: Set<Endpoint> = []
+    /// Datagrams shaped like STUN or ChannelData that belong to no check, server or channel of
+    /// ours (stray, stale or forged): dropped and counted as `stray_traversal`.
+    var strayDrops: UInt64 = 0
     let startedAt: ContinuousClock.Instant
 
     init(now: ContinuousClock.Instant) {
@@ -481,7 +484,7 @@ extension Node {
         guard length >= 4 else { return .link(datagram, length: length, source: source) }
         let first = datagram[0]
         if first & 0xC0 == 0x40 {
-            guard source == nat.turnServer else { return .consumed }
+            guard source == nat.turnServer else { nat.strayDrops &+= 1; return .consumed }
             let channel = UInt16(first) << 8 | UInt16(datagram[1])
             let inner = Int(datagram[2]) << 8 | Int(datagram[3])
             guard inner + 4 <= length, let peer = nat.peerByChannel[channel] else {
@@ -530,7 +533,7 @@ extension Node {
 
     /// A datagram from our TURN server that is not ChannelData on a known channel.
     private func handleTurn(_ bytes: [UInt8], now: ContinuousClock.Instant) {
-        guard var turn = nat.turn else { return }
+        guard var turn = nat.turn else { nat.strayDrops &+= 1; return }
         let result = try? turn.unwrap(bytes, from: nat.turnServer ?? Endpoint(address: 0, port: 0), now: now)
         nat.turn = turn
         switch result {
@@ -598,7 +601,10 @@ extension Node {
         } else {
             target = nat.links.first(where: { $0.value.checker?.isAwaiting(bytes) == true })?.key
         }
-        guard let raw = target, var state = nat.links[raw], var checker = state.checker else { return }
+        guard let raw = target, var state = nat.links[raw], var checker = state.checker else {
+            nat.strayDrops &+= 1
+            return
+        }
         let replies = checker.receive(bytes, from: source, path: path, now: now)
         state.checker = checker
         nat.links[raw] = state

@@ -13,8 +13,8 @@
 #                 underlay switch (ns ipe<pid>-ul, bridge ulbr), 10.200.0.0/24
 #
 # Asserts: vm1 stays alive; the link stays up; 200 pings vm2 -> vm1 during the flood lose at most 5;
-# vm1's node-wide drop counters rose by at least 90 % of the datagrams sent that are no valid traffic
-# (a few may be swallowed by the kernel's socket buffer); vm1's RSS grew by less than 8 MiB.
+# vm1's node-wide drop counters (link causes and stray_traversal) rose by at least 90 % of the
+# datagrams sent (a few may be swallowed by the kernel's socket buffer); vm1's RSS grew by < 8 MiB.
 
 source "$(dirname "$0")/lib.sh"
 resolve_ipop_bin
@@ -75,8 +75,9 @@ assert_eq "$(link_field vm1 lab vm2 state)" up "vm1's link to vm2 still up"
 rx=$(grep -o '[0-9]* received' "$E2E_TMP/ping.out" | grep -o '^[0-9]*' || echo 0)
 assert_between "$rx" 195 200 "vm2 -> vm1 pings answered of 200 during the flood"
 drops1=$(drops_total)
-# Empty datagrams: 2500 of the 20,000; all the rest must be counted as drops of some cause.
-want=$(( (sent - sent / 8) * 9 / 10 ))
+# Every datagram is garbage (empty ones too) and must be counted under some cause; 10 % slack for
+# datagrams the kernel may drop when the socket buffer overflows under load.
+want=$(( sent * 9 / 10 ))
 assert_between "$((drops1 - drops0))" "$want" "$sent" "vm1 counted the garbage as drops"
 rss1=$(rss_kib)
 assert_between "$((rss1 - rss0))" -100000 8192 "vm1 RSS growth in KiB ($rss0 -> $rss1)"
