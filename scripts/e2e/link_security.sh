@@ -186,7 +186,7 @@ declare -A before=()
 # eve's handshakes with vm1 fail all along (auth_failure on vm1's link eve): read in the same status
 # snapshot and subtracted.
 af_but_eve() { status_value vm1 's["dropped"]["auth_failure"] - link("sec", "eve")["dropped"]["auth_failure"]'; }
-for r in malformed bad_mac unknown_peer; do before[$r]=$(node_drop vm1 "$r"); done
+for r in malformed bad_mac unknown_peer stray_traversal; do before[$r]=$(node_drop vm1 "$r"); done
 before[auth_failure]=$(af_but_eve)
 la0=$(link_drop vm1 lab vm2 auth_failure)
 start_capture vm1 ipop "$E2E_TMP/fg-tap.pcap" 30
@@ -198,7 +198,7 @@ sleep 1
 rx1=$(link_field vm1 lab vm2 rx_frames)
 stop_capture "$fgtap_cap"
 node_alive vm1 && pass "vm1 alive after the forged datagrams" || fatal "vm1 died after forged datagrams"
-for r in malformed bad_mac unknown_peer auth_failure; do
+for r in malformed bad_mac unknown_peer auth_failure stray_traversal; do
     want=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], 0))' "$forged" "$r")
     if [[ $r == auth_failure ]]; then now=$(af_but_eve); what=" (not counting eve's)"; else now=$(node_drop vm1 "$r"); what=""; fi
     assert_eq "$((now - before[$r]))" "$want" "vm1: node-wide dropped.$r$what rose by the $want forged datagrams of that kind"

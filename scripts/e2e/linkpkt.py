@@ -182,16 +182,23 @@ def cmd_forge(a):
     rindex = struct.unpack("<I", sample[4:8])[0]
     tag = hashlib.sha256(b"ipop-swift overlay tag v1\0" + a.overlay.encode()).digest()[:4]
     sender = Sender(addr(a.dst), from_ip=a.from_ip)
-    sent = {"malformed": 0, "bad_mac": 0, "unknown_peer": 0, "auth_failure": 0}
+    sent = {"malformed": 0, "bad_mac": 0, "unknown_peer": 0, "auth_failure": 0, "stray_traversal": 0}
 
     def send(kind, payload):
         sender.send(payload)
         sent[kind] += 1
 
-    # Random bytes whose type byte is no message type.
+    # Random bytes whose type byte is no message type (nor a TURN ChannelData channel, 0x40-0x7F).
     for _ in range(30):
-        t = rng.choice([b for b in range(256) if b not in (1, 2, 4)])
+        t = rng.choice([b for b in range(256) if b not in (1, 2, 4) and not 0x40 <= b <= 0x7F])
         send("malformed", bytes([t]) + rb(rng.randrange(3, 1400)))
+    # TURN ChannelData from a host that is not our TURN server, and a STUN binding success that
+    # answers no request of ours: traversal-shaped, counted as stray.
+    for _ in range(5):
+        body = rb(rng.randrange(0, 200))
+        send("stray_traversal", struct.pack("!HH", rng.randrange(0x4000, 0x8000), len(body)) + body)
+    for _ in range(5):
+        send("stray_traversal", struct.pack("!HHI", 0x0101, 0, 0x2112A442) + rb(12))
     # Truncated: shorter than any header, and each message type cut short.
     for n in range(0, 4):
         send("malformed", bytes([4, 0, 0, 0][:n]))
