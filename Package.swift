@@ -50,6 +50,10 @@ let package = Package(
             "IPOPWire", "IPOPSwitch", "IPOPLink", "IPOPLinux", "IPOPSignal", "IPOPTraversal",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            // The metrics endpoint only (never the data path).
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .executableTarget(name: "ipop", dependencies: [
             "IPOPNode", "IPOPLink",

@@ -28,6 +28,8 @@ public struct Config: Sendable {
     public var ignoredInterfaces: [String] = []
     /// STUN and TURN servers for NAT traversal (`stun`, `turn`).
     public var traversal = TraversalSettings()
+    /// Where `GET /metrics` (Prometheus text format) is served; nil: nowhere.
+    public var metricsListen: Endpoint? = nil
 
     public enum LogLevel: String, CaseIterable, Sendable {
         case trace, debug, info, notice, warning, error, critical
@@ -83,15 +85,22 @@ public struct Config: Sendable {
         for (i, value) in overlayValues.enumerated() {
             overlays.append(try OverlayConfig.parse(value, path: "overlays[\(i)]", baseDirectory: baseDirectory))
         }
+        var metricsListen: Endpoint?
+        if let text = try r.string("metrics_listen") {
+            guard let e = Endpoint(text), e.port != 0 else {
+                throw ConfigError("metrics_listen", "\"\(text)\" is not an IPv4 address and port like 127.0.0.1:9587")
+            }
+            metricsListen = e
+        }
         try r.rejectUnknownKeys(known: ["node_name", "private_key", "private_key_file", "listen_port",
                                         "control_socket", "log_level", "overlays", "rekey_after_s", "keepalive_s",
-                                        "xmpp", "ignored_interfaces", "stun", "turn"])
+                                        "xmpp", "ignored_interfaces", "stun", "turn", "metrics_listen"])
         try checkUnique(overlays.map(\.id), key: "id")
         try checkUnique(overlays.map(\.tapName), key: "tap_name")
         return Config(nodeName: nodeName, privateKey: privateKey, listenPort: listenPort,
                       controlSocket: controlSocket, logLevel: logLevel, overlays: overlays,
                       rekeyAfter: .seconds(rekeyAfter), keepalive: .seconds(keepalive), xmpp: xmpp,
-                      ignoredInterfaces: ignored, traversal: traversal)
+                      ignoredInterfaces: ignored, traversal: traversal, metricsListen: metricsListen)
     }
 
     private static func checkUnique(_ values: [String], key: String) throws(ConfigError) {

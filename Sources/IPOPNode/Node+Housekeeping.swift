@@ -6,6 +6,7 @@ extension Node {
     func housekeeping(now: ContinuousClock.Instant) {
         nextHousekeeping = now + Tunables.housekeepingInterval
         signallingHousekeeping(now: now)
+        metrics?.board.publish(statusReport(now: now).prometheus())
         for overlay in overlays {
             overlay.fabric.expire(now: now)
             overlay.warnAboutTooBigFrames(now: now, log: log)

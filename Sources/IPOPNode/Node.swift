@@ -18,6 +18,7 @@ public final class Node {
         case bridge(overlay: String, Bridge.Failure)
         case socket(SystemError)
         case control(SystemError)
+        case metrics(MetricsServer.Failure)
 
         public var description: String {
             switch self {
@@ -28,6 +29,7 @@ public final class Node {
                 return e.errno == EADDRINUSE
                     ? "\(e) (another ipop or program uses this port; change listen_port)" : e.description
             case .control(let e): return e.description
+            case .metrics(let e): return e.description
             }
         }
     }
@@ -56,6 +58,8 @@ public final class Node {
     private let poller: Poller
     private let signals: SignalDescriptor
     private var control: UnixListener?
+    /// Serves `GET /metrics` when `metrics_listen` is set; fed once a second by housekeeping.
+    var metrics: MetricsServer?
     private var running = true
 
     private enum Token {
@@ -111,6 +115,9 @@ public final class Node {
                 atPath: (config.controlSocket as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {}
         do { control = try UnixListener(path: config.controlSocket) } catch { throw .control(error) }
+        if let endpoint = config.metricsListen {
+            do { metrics = try MetricsServer(endpoint: endpoint) } catch { throw .metrics(error) }
+        }
         do {
             try poller.add(fd: signals.fd, token: Token.signal)
             try poller.add(fd: udp.fd, token: Token.udp)
@@ -167,7 +174,7 @@ public final class Node {
 
     /// Runs until SIGINT/SIGTERM.
     public func run() {
-        log.info("node \(config.nodeName) listening on udp port \(udp.port), control socket \(config.controlSocket)")
+        log.info("node \(config.nodeName) listening on udp port \(udp.port), control socket \(config.controlSocket)\(metrics.map { ", metrics on http://\($0.endpoint)/metrics" } ?? "")")
         while running {
             let now = ContinuousClock.now
             if engineWantsPoll || now >= nextEngineWake { serviceEngine(now: now) }
@@ -239,6 +246,7 @@ public final class Node {
             o.tap.close()
         }
         control?.close()
+        metrics?.close()
         control = nil
         log.info("stopped; taps removed")
     }

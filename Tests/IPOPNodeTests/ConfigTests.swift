@@ -163,3 +163,15 @@ import Testing
     }
 }
 
+
+@Suite struct MetricsConfigTests {
+    let t = ConfigTests()
+
+    @Test func metricsListenParsesOrNamesTheKey() throws {
+        let c = try Config.parse(Data(t.config(top: #", "metrics_listen": "127.0.0.1:9587""#).utf8))
+        #expect(c.metricsListen.map { "\($0)" } == "127.0.0.1:9587")
+        #expect(try Config.parse(Data(t.config().utf8)).metricsListen == nil)
+        #expect(t.error(t.config(top: #", "metrics_listen": "localhost""#))
+            == #"config: metrics_listen: "localhost" is not an IPv4 address and port like 127.0.0.1:9587"#)
+    }
+}

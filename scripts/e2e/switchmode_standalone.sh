@@ -14,8 +14,9 @@
 # Asserts: links come up; the TAPs carry the configured address and MTU; 10.0.4.1 <-> 10.0.4.2 ping
 # both ways (also a full-MTU DF ping, and 50 in a row without loss); the MAC tables map each remote
 # TAP MAC to the peer's link; link counters moved; on the underlay there is nothing but UDP 5800 (and
-# ARP) and a known ping payload never appears in clear there (while it does on the TAP); SIGINT makes
-# a node exit and remove its TAP.
+# ARP) and a known ping payload never appears in clear there (while it does on the TAP); vm1's
+# Prometheus endpoint (metrics_listen 127.0.0.1:9587, inside vm1) shows the link up with its bytes, and
+# answers 404 elsewhere; SIGINT makes a node exit and remove its TAP.
 
 source "$(dirname "$0")/lib.sh"
 resolve_ipop_bin
@@ -26,6 +27,7 @@ link_vms vm1 10.200.0.1 vm2 10.200.0.2
 
 gen_keys vm1 vm2
 write_node_config vm1 vm1 5800 "id=lab tap=ipop mtu=1280 ip4=10.0.4.1/24 peers=vm2@10.200.0.2:5800"
+edit_node_config vm1 "c['metrics_listen'] = '127.0.0.1:9587'"
 write_node_config vm2 vm2 5800 "id=lab tap=ipop mtu=1280 ip4=10.0.4.2/24 peers=vm1@10.200.0.1:5800"
 start_node vm1
 start_node vm2
@@ -61,6 +63,33 @@ for pair in vm1:vm2 vm2:vm1; do
         fail "$node: link $peer counters did not all move"
     fi
 done
+
+# -- Prometheus metrics: published once a second by the node, served by its HTTP endpoint
+# http_get VM URL: prints "STATUS" then the body (python's urllib; no curl needed).
+http_get() {
+    on "$1" python3 -c '
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)' "$2"
+}
+metrics_ok() {
+    local out; out=$(http_get vm1 http://127.0.0.1:9587/metrics)
+    [[ $(sed -n 1p <<<"$out") == 200 ]] && grep -q '^ipop_link_up{overlay="lab",peer="vm2"} 1$' <<<"$out" &&
+        grep -qE '^ipop_link_rx_bytes_total\{overlay="lab",peer="vm2"\} [1-9][0-9]*$' <<<"$out"
+}
+if wait_for 5 metrics_ok; then
+    pass "vm1 /metrics: 200, ipop_link_up{overlay=\"lab\",peer=\"vm2\"} 1 and rx bytes > 0"
+else
+    fail "vm1 /metrics lacks the link (got: $(http_get vm1 http://127.0.0.1:9587/metrics | grep -E '^[0-9]+$|ipop_link_up' | paste -sd' '))"
+fi
+assert_eq "$(http_get vm1 http://127.0.0.1:9587/status | sed -n 1p)" 404 "vm1 answers 404 off /metrics"
+if grep -q "metrics on http://127.0.0.1:9587/metrics" "${NODE_LOG[vm1]}"; then
+    pass "vm1's start-up line names its metrics URL"
+else
+    fail "vm1's log does not name its metrics URL"
+fi
 
 # -- the underlay carries only the encrypted link: UDP 5800, never the overlay's plaintext
 PATTERN_HEX=49504f50453245504c41494e54455854        # "IPOPE2EPLAINTEXT", ping repeats it in the payload
