@@ -34,7 +34,10 @@ public final class Node {
         }
     }
 
-    let config: Config
+    /// The running config; SIGHUP replaces the static peers in it (Node+Reload.swift).
+    var config: Config
+    /// Re-reads the config file, for SIGHUP; nil when the node was not started from a file.
+    public var configLoader: (() throws(ConfigError) -> Config)?
     let log: Logger
     let engine: LinkEngine
     let udp: UDPSocket
@@ -215,7 +218,7 @@ public final class Node {
     private func handleSignal() {
         while let signal = signals.read() {
             if signal == SIGHUP {
-                log.info("SIGHUP: nothing to reload yet (restart to apply config changes)")
+                reload(now: ContinuousClock.now)
             } else {
                 log.info("signal \(signal): shutting down")
                 running = false

@@ -34,6 +34,8 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "ipop")
         let node: Node
         do { node = try Node(config: cfg, logger: logger) } catch { throw fail("ipop: \(error.description)") }
+        let path = config
+        node.configLoader = { () throws(ConfigError) -> Config in try Config.load(path: path) }
         node.run()
     }
 }
