@@ -339,6 +339,18 @@ wait_link_up() {
     fi
 }
 
+# start_linked_pair A B OVERLAY: start nodes A and B, wait until both answer and both report their
+# link to the other on OVERLAY up.
+start_linked_pair() {
+    local a=$1 b=$2 ov=$3
+    start_node "$a"
+    start_node "$b"
+    wait_node_ready "$a"
+    wait_node_ready "$b"
+    wait_link_up "$a" "$ov" "$b"
+    wait_link_up "$b" "$ov" "$a"
+}
+
 # wait_node_ready NODE [TIMEOUT]: the control socket answers.
 wait_node_ready() {
     local node=$1 timeout=${2:-10}

@@ -28,12 +28,7 @@ attach_vm_to_switch ul evil 10.200.0.66
 gen_keys vm1 vm2
 write_node_config vm1 vm1 5800 "id=lab tap=ipop ip4=10.0.5.1/24 peers=vm2@10.200.0.2:5800"
 write_node_config vm2 vm2 5800 "id=lab tap=ipop ip4=10.0.5.2/24 peers=vm1@10.200.0.1:5800"
-start_node vm1
-start_node vm2
-wait_node_ready vm1
-wait_node_ready vm2
-wait_link_up vm1 lab vm2
-wait_link_up vm2 lab vm1
+start_linked_pair vm1 vm2 lab
 assert_ping vm2 10.0.5.1 10
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/${NODE_PID[vm1]}/status" 2>/dev/null || echo 0; }

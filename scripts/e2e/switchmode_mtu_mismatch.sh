@@ -24,12 +24,7 @@ link_vms vm1 10.200.0.1 vm2 10.200.0.2
 gen_keys vm1 vm2
 write_node_config vm1 vm1 5800 "id=lab tap=ipop mtu=1400 ip4=10.0.6.1/24 peers=vm2@10.200.0.2:5800"
 write_node_config vm2 vm2 5800 "id=lab tap=ipop mtu=1280 ip4=10.0.6.2/24 peers=vm1@10.200.0.1:5800"
-start_node vm1
-start_node vm2
-wait_node_ready vm1
-wait_node_ready vm2
-wait_link_up vm1 lab vm2
-wait_link_up vm2 lab vm1
+start_linked_pair vm1 vm2 lab
 assert_ping vm1 10.0.6.2 10
 
 too_big() { status_value vm2 'overlay(a[0])["counters"]["dropTooBig"]' lab; }

@@ -29,12 +29,7 @@ gen_keys vm1 vm2
 write_node_config vm1 vm1 5800 "id=lab tap=ipop mtu=1280 ip4=10.0.4.1/24 peers=vm2@10.200.0.2:5800"
 edit_node_config vm1 "c['metrics_listen'] = '127.0.0.1:9587'"
 write_node_config vm2 vm2 5800 "id=lab tap=ipop mtu=1280 ip4=10.0.4.2/24 peers=vm1@10.200.0.1:5800"
-start_node vm1
-start_node vm2
-wait_node_ready vm1
-wait_node_ready vm2
-wait_link_up vm1 lab vm2
-wait_link_up vm2 lab vm1
+start_linked_pair vm1 vm2 lab
 
 tap_has_addr() { ip -n "$(ns "$1")" -4 -o addr show dev ipop | grep -q "inet $2 "; }
 

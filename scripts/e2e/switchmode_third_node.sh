@@ -60,12 +60,7 @@ build_topology
 write_configs
 
 log "step 1: vm1 and vm2"
-start_node vm1
-start_node vm2
-wait_node_ready vm1
-wait_node_ready vm2
-wait_link_up vm1 lab vm2
-wait_link_up vm2 lab vm1
+start_linked_pair vm1 vm2 lab
 assert_ping vm1 "${TAPIP[vm2]}" 10
 assert_ping vm2 "${TAPIP[vm1]}" 10
 
