@@ -201,7 +201,8 @@ public final class LinkEngine {
                           rxFrames: peer.rxFrames, rxBytes: peer.rxBytes, txFrames: peer.txFrames, txBytes: peer.txBytes,
                           drops: peer.drops.dictionary, rekeys: peer.sessionsEstablished > 0 ? peer.sessionsEstablished - 1 : 0,
                           handshakeAttempts: peer.handshakeAttempts,
-                          publicKey: Data(peer.publicKeyBytes).base64EncodedString())
+                          publicKey: Data(peer.publicKeyBytes).base64EncodedString(),
+                          lastReceived: peer.lastReceived)
     }
 
     /// Drop counters of one peer.

@@ -88,6 +88,8 @@ public struct PeerStatus: Sendable {
     public var handshakeAttempts: Int
     /// Base64 of the peer's static public key.
     public var publicKey: String
+    /// When the last authenticated datagram (data, keepalive or handshake) came from the peer.
+    public var lastReceived: ContinuousClock.Instant? = nil
 }
 
 /// One direction pair of transport keys with its indices, counters and replay window.

@@ -237,10 +237,12 @@ extension Node {
                 nat.links[raw] = state
                 for probe in probes { sendProbe(probe, now: now) }
                 state = nat.links[raw] ?? state
-                if let best = checker.best, best.isDirect, state.path == nil,
+                // A link without a path takes the first pair that works (direct preferred), and moves
+                // to a better one when the check completes.
+                if let best = checker.best, state.path == nil,
                    case .switchTo(let pair) = state.schedule.early(best) {
                     nat.links[raw] = state
-                    applyPath(link, pair: pair, now: now, why: "first working direct pair")
+                    applyPath(link, pair: pair, now: now, why: "first working pair")
                     state = nat.links[raw] ?? state
                 }
                 switch checker.state {
@@ -264,11 +266,25 @@ extension Node {
                     nat.links[raw] = state
                     if let d = checker.nextDeadline { wake = min(wake, d) }
                 }
+            } else if state.path != nil, pathLooksDead(link, now: now) {
+                // Nothing from the peer for several keepalive intervals: the NAT may have dropped
+                // our mapping (or the relay our allocation). Re-learn our addresses and check again.
+                state.schedule.pathLost(now: now)
+                state.path = nil
+                nat.links[raw] = state
+                log.info("traversal: \(linkName(link)): nothing heard for \(Tunables.deadPathKeepalives) keepalive intervals; re-gathering and checking again")
+                regather(now: now)
+                if let d = discovered.values.first(where: { $0.link == link }) {
+                    state.schedule.offerSent(now: now, timeout: Tunables.offerTimeout)
+                    nat.links[raw] = state
+                    sendOffer(d, kind: "con_req")
+                }
             } else if state.schedule.checkDue(now: now) {
                 // On a relay: try the direct pairs again. The offerer asks (the offer is the
                 // rendezvous: both sides check when it arrives); the other side waits for it.
-                if state.controlling, let d = discovered.values.first(where: { $0.link == link }) {
-                    state.schedule.checkStarted()
+                if state.controlling || state.schedule.current == nil,
+                   let d = discovered.values.first(where: { $0.link == link }) {
+                    state.schedule.offerSent(now: now, timeout: Tunables.offerTimeout)
                     nat.links[raw] = state
                     log.debug("traversal: \(linkName(link)): re-trying direct paths")
                     sendOffer(d, kind: "con_req")
@@ -280,19 +296,53 @@ extension Node {
         nat.nextWake = max(wake, now + .milliseconds(1))
     }
 
+    /// True when a link with a chosen path has heard nothing from its peer for
+    /// `Tunables.deadPathKeepalives` keepalive intervals (both sides send keepalives on idle links).
+    func pathLooksDead(_ link: PeerID, now: ContinuousClock.Instant) -> Bool {
+        let status = engine.status(link, now: now)
+        guard let last = status.lastReceived else { return false }
+        let silence = config.keepalive * Tunables.deadPathKeepalives + .seconds(2)
+        return last.duration(to: now) > silence
+    }
+
+    /// Asks the STUN servers again now; if our mapping changed, the TURN allocation (bound to the
+    /// old address and port) is gone too and is made again.
+    func regather(now: ContinuousClock.Instant) {
+        if var stun = nat.stun {
+            for d in stun.start(now: now) { _ = udp.send(d.bytes, to: d.destination) }
+            nat.stun = stun
+        }
+        nat.nextWake = now
+    }
+
+    /// Our reflexive address changed: an allocation made from the old one is unreachable now.
+    private func reallocateTurn(now: ContinuousClock.Instant) {
+        guard nat.turn != nil || nat.turnRestartAt != nil, !nat.turnServers.isEmpty else { return }
+        nat.turn = nil
+        nat.turnServer = nil
+        nat.peerByChannel.removeAll()
+        for key in nat.relayRoutes.keys { nat.relayRoutes[key] = 0 }
+        log.info("turn: our mapping changed; allocating again")
+        startTurn(now: now)
+    }
+
     private func drainStunEvents() {
         guard var stun = nat.stun else { return }
-        for event in stun.drainEvents() {
+        let events = stun.drainEvents()
+        nat.stun = stun
+        for event in events {
             switch event {
             case .mapped(let server, let reflexive):
                 log.info("stun: \(server) sees us as \(reflexive)")
             case .mappingChanged(let server, let old, let new):
                 log.info("stun: \(server) now sees us as \(new) (was \(old))")
+                if nat.turnServers.contains(where: { $0.endpoint == server }) || nat.turn?.mappedAddress == old {
+                    reallocateTurn(now: ContinuousClock.now)
+                }
             case .failed(let server, let failure):
                 log.debug("stun: \(server): \(failure)")
             }
         }
-        nat.stun = stun
         if stun.isMappingDestinationDependent {
             // Logged once per change of the set: a symmetric NAT makes srflx candidates of little use.
             let set = Set(stun.mappings.values)
@@ -313,6 +363,10 @@ extension Node {
                 nat.turnBackoff = Tunables.turnRetryStart
                 nat.mismatchRetries = 0
                 log.info("turn: relayed address \(relayed)\(mapped.map { ", server sees us as \($0)" } ?? "")")
+                // Links that lost their path get a fresh offer with the new relayed candidate.
+                for (raw, state) in nat.links where state.path == nil && state.checksRun > 0 && state.checker?.state != .checking {
+                    if let d = discovered.values.first(where: { $0.link.raw == raw }) { sendOffer(d, kind: "con_req") }
+                }
             case .refreshed:
                 log.debug("turn: allocation refreshed")
             case .permissionCreated(let address):

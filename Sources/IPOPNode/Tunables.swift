@@ -37,6 +37,13 @@ extension Tunables {
     public static let checkTimeout: Duration = .seconds(6)
     /// After the first direct pair works, wait this long to measure the other direct pairs' RTT.
     public static let checkSettle: Duration = .seconds(1)
+    /// A link whose peer has been silent this many keepalive intervals (+2 s) is presumed to have
+    /// lost its path (a NAT or relay forgot the mapping): the node asks STUN again and re-checks.
+    /// Both sides send keepalives on idle links, so two missed ones are a real outage, not idleness.
+    public static let deadPathKeepalives = 2
+    /// An offer sent to start a check that got no answer in this long (signalling was down, the
+    /// message was lost) is sent again. An XMPP round trip takes milliseconds to a second.
+    public static let offerTimeout: Duration = .seconds(5)
     /// While a link runs over a relay, re-try the direct pairs this often (a NAT mapping may have
     /// opened, a peer may have moved to a friendlier network).
     public static let directRetryOnRelay: Duration = .seconds(30)

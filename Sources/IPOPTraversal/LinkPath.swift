@@ -95,8 +95,9 @@ public struct PathSchedule: Hashable, Sendable {
             < rttMargin * (Double(old.components.attoseconds) / 1e18 + Double(old.components.seconds))
     }
 
-    /// A pair that works before the check has finished (the first direct success): used at once if
-    /// there is no path yet, so a link does not wait for the whole check.
+    /// A pair that works before the check has finished (the best so far, direct preferred): used at
+    /// once if there is no path yet, so a link does not wait for the whole check; `checkFinished`
+    /// then moves it to a better pair if one turned up.
     public mutating func early(_ pair: CandidatePair) -> Decision {
         guard current == nil else { return .keep }
         current = pair
@@ -133,6 +134,12 @@ public struct PathSchedule: Hashable, Sendable {
     /// A check was started (by us or by the peer's offer): nothing else is due until it finishes.
     public mutating func checkStarted() {
         nextCheck = nil
+    }
+
+    /// We sent an offer to start a check: if no check has started by `now + timeout` (the offer or
+    /// the answer was lost, e.g. while signalling reconnected), one is due again.
+    public mutating func offerSent(now: ContinuousClock.Instant, timeout: Duration) {
+        nextCheck = now + timeout
     }
 
     /// The link lost its path (e.g. it went down): check again as soon as possible.

@@ -86,6 +86,18 @@ import Testing
         #expect(s.nextCheck == t0 + .seconds(7))
     }
 
+    @Test func aLostOfferIsSentAgain() {
+        var s = PathSchedule()
+        s.pathLost(now: t0)
+        #expect(s.checkDue(now: t0))
+        s.offerSent(now: t0, timeout: .seconds(5))
+        #expect(!s.checkDue(now: t0 + .seconds(4)))
+        #expect(s.checkDue(now: t0 + .seconds(5)))   // no answer: ask again
+        s.offerSent(now: t0 + .seconds(5), timeout: .seconds(5))
+        s.checkStarted()                              // the answer came: the check runs
+        #expect(!s.checkDue(now: t0 + .seconds(60)))
+    }
+
     @Test func earlySuccessIsTakenOnlyWithoutAPath() {
         var s = PathSchedule()
         let direct = pair(host, peerSrflx, rttMs: 3)
