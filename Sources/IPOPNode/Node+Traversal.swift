@@ -535,7 +535,8 @@ extension Node {
         guard length >= 4 else { return .link(datagram, length: length, source: source) }
         let first = datagram[0]
         if first & 0xC0 == 0x40 {
-            guard source == nat.turnServer else { return .consumed }
+            // Not from our TURN server: no ChannelData, just a bad datagram; the engine counts it.
+            guard source == nat.turnServer else { return .link(datagram, length: length, source: source) }
             let channel = UInt16(first) << 8 | UInt16(datagram[1])
             let inner = Int(datagram[2]) << 8 | Int(datagram[3])
             guard inner + 4 <= length, let peer = nat.peerByChannel[channel] else {
