@@ -181,6 +181,7 @@ extension Node {
                     overlayOfLink[d.link.raw] = nil
                     engine.removePeer(d.link)
                     lastLinkState[d.link.raw] = nil
+                    forgetTraversal(d.link)
                     log.info("overlay \(overlay.config.id): \(d.name) dropped after being offline")
                 }
                 continue

@@ -197,6 +197,13 @@ extension Node {
         nat.nextWake = now
     }
 
+    /// The link is gone: its checks, path and relay route go too.
+    func forgetTraversal(_ link: PeerID) {
+        guard let state = nat.links.removeValue(forKey: link.raw) else { return }
+        nat.linkByIdentity["\(state.localID):\(state.remoteID)"] = nil
+        if let path = state.path, Node.isOurRelay(path) { nat.relayRoutes[path.peerEndpoint] = nil }
+    }
+
     /// Probe identity of a node on an overlay (no ':' allowed in STUN usernames here).
     static func checkID(overlay: String, key: String) -> String {
         let digest = SHA256.hash(data: Array("\(overlay)\u{0}\(key)".utf8))
