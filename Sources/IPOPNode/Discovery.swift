@@ -208,10 +208,7 @@ extension Node {
                 discovered[k] = nil
                 if !d.isStatic {
                     let overlay = overlays[d.overlay]
-                    overlay.removeLink(d.link)
-                    overlayOfLink[d.link.raw] = nil
-                    engine.removePeer(d.link)
-                    lastLinkState[d.link.raw] = nil
+                    forgetLink(d.link, of: overlay)
                     log.info("overlay \(overlay.config.id): \(d.name) dropped after being offline")
                 }
                 continue

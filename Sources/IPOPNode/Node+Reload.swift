@@ -92,8 +92,7 @@ extension Node {
         overlayOfLink[link.raw] = nil
         engine.removePeer(link)
         lastLinkState[link.raw] = nil
-        nat.links[link.raw] = nil
-        nat.linkByIdentity = nat.linkByIdentity.filter { $0.value != link.raw }
+        forgetTraversal(link)
         discovered = discovered.filter { $0.value.link != link }
     }
 

@@ -200,6 +200,13 @@ extension Node {
         nat.nextWake = now
     }
 
+    /// The link is gone: its checks, path and relay route go too.
+    func forgetTraversal(_ link: PeerID) {
+        guard let state = nat.links.removeValue(forKey: link.raw) else { return }
+        nat.linkByIdentity["\(state.localID):\(state.remoteID)"] = nil
+        if let path = state.path, Node.isOurRelay(path) { nat.relayRoutes[path.peerEndpoint] = nil }
+    }
+
     /// Probe identity of a node on an overlay (no ':' allowed in STUN usernames here).
     static func checkID(overlay: String, key: String) -> String {
         let digest = SHA256.hash(data: Array("\(overlay)\u{0}\(key)".utf8))
@@ -538,7 +545,8 @@ extension Node {
         guard length >= 4 else { return .link(datagram, length: length, source: source) }
         let first = datagram[0]
         if first & 0xC0 == 0x40 {
-            guard source == nat.turnServer else { nat.strayDrops &+= 1; return .consumed }
+            // Not from our TURN server: no ChannelData, just a bad datagram; the engine counts it.
+            guard source == nat.turnServer else { return .link(datagram, length: length, source: source) }
             let channel = UInt16(first) << 8 | UInt16(datagram[1])
             let inner = Int(datagram[2]) << 8 | Int(datagram[3])
             guard inner + 4 <= length, let peer = nat.peerByChannel[channel] else {

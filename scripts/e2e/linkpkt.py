@@ -188,15 +188,15 @@ def cmd_forge(a):
         sender.send(payload)
         sent[kind] += 1
 
-    # Random bytes whose type byte is no message type (nor a TURN ChannelData channel, 0x40-0x7F).
+    # Random bytes whose type byte is no message type (TURN ChannelData-shaped ones, 0x40-0x7F, too:
+    # from a host that is not our TURN server they are just bad datagrams).
     for _ in range(30):
-        t = rng.choice([b for b in range(256) if b not in (1, 2, 4) and not 0x40 <= b <= 0x7F])
+        t = rng.choice([b for b in range(256) if b not in (1, 2, 4)])
         send("malformed", bytes([t]) + rb(rng.randrange(3, 1400)))
-    # TURN ChannelData from a host that is not our TURN server, and a STUN binding success that
-    # answers no request of ours: traversal-shaped, counted as stray.
     for _ in range(5):
         body = rb(rng.randrange(0, 200))
-        send("stray_traversal", struct.pack("!HH", rng.randrange(0x4000, 0x8000), len(body)) + body)
+        send("malformed", struct.pack("!HH", rng.randrange(0x4000, 0x8000), len(body)) + body)
+    # A STUN binding success that answers no request of ours: traversal-shaped, counted as stray.
     for _ in range(5):
         send("stray_traversal", struct.pack("!HHI", 0x0101, 0, 0x2112A442) + rb(12))
     # Truncated: shorter than any header, and each message type cut short.
