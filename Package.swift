@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ipop", targets: ["ipop"]),
+        .executable(name: "ipop-hotpath-bench", targets: ["ipop-hotpath-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -51,6 +52,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Test/benchmark support: counts malloc & co. in the executable that links it (interposition).
+        .target(name: "CAllocCounter"),
+        // The data path in memory (switch + seal + open + switch), for the micro-benchmark and its test.
+        .target(name: "IPOPBench", dependencies: [
+            "IPOPWire", "IPOPSwitch", "IPOPLink",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "ipop-hotpath-bench", dependencies: ["IPOPBench", "CAllocCounter"]),
         .executableTarget(name: "ipop", dependencies: [
             "IPOPNode", "IPOPLink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -63,6 +72,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
+        .testTarget(name: "IPOPBenchTests", dependencies: ["IPOPBench", "CAllocCounter"]),
         .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
                     resources: [.copy("Resources")]),
         .testTarget(name: "IPOPSignalTests", dependencies: [
