@@ -72,6 +72,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
+        .testTarget(name: "IPOPLinuxTests", dependencies: ["IPOPLinux", "IPOPWire"]),
         .testTarget(name: "IPOPBenchTests", dependencies: ["IPOPBench", "CAllocCounter"]),
         .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
                     resources: [.copy("Resources")]),

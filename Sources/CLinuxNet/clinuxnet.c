@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <ifaddrs.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -207,13 +208,27 @@ int ipop_udp_sendto(int fd, const void *buf, size_t len, uint32_t addr, uint16_t
     return n < 0 ? -errno : (int)n;
 }
 
+// UDP GSO (UDP_SEGMENT, Linux 4.18+): a run of datagrams to one destination, all of one
+// length but the last (which may be shorter), goes to the kernel as one message whose iovecs
+// are the slots, with a cmsg giving the segment size; the stack handles it as one packet and
+// cuts it into datagrams as late as it can (veth passes it whole). Receivers see ordinary
+// datagrams. Limits per run: 64 segments (UDP_MAX_SEGMENTS of older kernels) and 65000 bytes
+// (the IPv4 UDP payload limit is 65507).
+#define IPOP_GSO_MAX_SEGMENTS 64
+#define IPOP_GSO_MAX_BYTES 65000
+
 struct ipop_batch {
     int count;
     int size;
+    int gso;          // 1: try UDP_SEGMENT runs; 0: off (disabled, or refused by the kernel)
     uint8_t *storage;
     struct iovec *iov;
     struct sockaddr_in *addrs;
     struct mmsghdr *msgs;
+    struct mmsghdr *runs;     // GSO messages, one per run, built by ipop_batch_send
+    int *run_slots;           // slots in each run
+    uint8_t *control;         // one CMSG_SPACE(uint16_t) per run
+    ipop_batch_stats stats;
 };
 
 ipop_batch *ipop_batch_create(int count, int buffer_size) {
@@ -226,7 +241,14 @@ ipop_batch *ipop_batch_create(int count, int buffer_size) {
     b->iov = calloc((size_t)count, sizeof *b->iov);
     b->addrs = calloc((size_t)count, sizeof *b->addrs);
     b->msgs = calloc((size_t)count, sizeof *b->msgs);
-    if (!b->storage || !b->iov || !b->addrs || !b->msgs) { ipop_batch_destroy(b); return NULL; }
+    b->runs = calloc((size_t)count, sizeof *b->runs);
+    b->run_slots = calloc((size_t)count, sizeof *b->run_slots);
+    b->control = calloc((size_t)count, CMSG_SPACE(sizeof(uint16_t)));
+    if (!b->storage || !b->iov || !b->addrs || !b->msgs || !b->runs || !b->run_slots || !b->control) {
+        ipop_batch_destroy(b);
+        return NULL;
+    }
+    b->gso = 1;
     for (int i = 0; i < count; i++) {
         b->iov[i].iov_base = b->storage + (size_t)i * (size_t)buffer_size;
         b->iov[i].iov_len = (size_t)buffer_size;
@@ -240,7 +262,8 @@ ipop_batch *ipop_batch_create(int count, int buffer_size) {
 
 void ipop_batch_destroy(ipop_batch *b) {
     if (!b) return;
-    free(b->storage); free(b->iov); free(b->addrs); free(b->msgs); free(b);
+    free(b->storage); free(b->iov); free(b->addrs); free(b->msgs);
+    free(b->runs); free(b->run_slots); free(b->control); free(b);
 }
 
 uint8_t *ipop_batch_buffer(ipop_batch *b, int i) { return b->storage + (size_t)i * (size_t)b->size; }
@@ -269,21 +292,97 @@ int ipop_batch_recv(int fd, ipop_batch *b) {
     return n;
 }
 
-int ipop_batch_send(int fd, ipop_batch *b, int count) {
+// sendmmsg over msgs[0, count), skipping a message the kernel refuses (e.g. EPERM from a
+// firewall, ENETUNREACH) so it cannot wedge the rest. Returns how many were handled, or -errno
+// if none could be (EAGAIN: socket buffer full). With stop_on_gso_error, stops at a message
+// refused with EIO/EINVAL/EOPNOTSUPP (a kernel or route without UDP GSO, or a segment larger
+// than the path MTU) and puts that errno in *refused (else 0).
+static int send_messages(int fd, struct mmsghdr *msgs, int count, int stop_on_gso_error, int *refused) {
     int sent = 0;
+    *refused = 0;
     while (sent < count) {
-        int n = sendmmsg(fd, b->msgs + sent, (unsigned)(count - sent), 0);
+        int n = sendmmsg(fd, msgs + sent, (unsigned)(count - sent), 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            // A datagram the kernel refuses (e.g. EPERM from a firewall, ENETUNREACH) must not
-            // wedge the rest of the batch: skip it and go on.
-            if (errno != EAGAIN && errno != EWOULDBLOCK && sent < count) { sent++; continue; }
+            if (stop_on_gso_error && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+                *refused = errno;
+                return sent;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) { sent++; continue; }
             return sent > 0 ? sent : -errno;
         }
         sent += n;
     }
     return sent;
 }
+
+static int send_plain(int fd, ipop_batch *b, int first, int count) {
+    int refused;
+    int n = send_messages(fd, b->msgs + first, count, 0, &refused);
+    if (n > 0) { b->stats.messages += (uint64_t)n; b->stats.datagrams += (uint64_t)n; }
+    return n;
+}
+
+int ipop_batch_send(int fd, ipop_batch *b, int count) {
+    if (count <= 0) return 0;
+    if (!b->gso) return send_plain(fd, b, 0, count);
+    // Group the slots into runs: same destination, same length, the last one may be shorter.
+    int runs = 0;
+    size_t cspace = CMSG_SPACE(sizeof(uint16_t));
+    for (int i = 0; i < count;) {
+        size_t seg = b->iov[i].iov_len;
+        size_t total = seg;
+        int j = i + 1;
+        while (j < count && j - i < IPOP_GSO_MAX_SEGMENTS && seg > 0 &&
+               b->addrs[j].sin_addr.s_addr == b->addrs[i].sin_addr.s_addr &&
+               b->addrs[j].sin_port == b->addrs[i].sin_port &&
+               b->iov[j].iov_len <= seg && total + b->iov[j].iov_len <= IPOP_GSO_MAX_BYTES) {
+            total += b->iov[j].iov_len;
+            j++;
+            if (b->iov[j - 1].iov_len < seg) break;   // a shorter datagram ends the run
+        }
+        struct msghdr *h = &b->runs[runs].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_name = &b->addrs[i];
+        h->msg_namelen = sizeof b->addrs[i];
+        h->msg_iov = &b->iov[i];
+        h->msg_iovlen = (size_t)(j - i);
+        if (j - i > 1) {
+            uint8_t *control = b->control + (size_t)runs * cspace;
+            memset(control, 0, cspace);
+            h->msg_control = control;
+            h->msg_controllen = cspace;
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t gso_size = (uint16_t)seg;
+            memcpy(CMSG_DATA(c), &gso_size, sizeof gso_size);
+        }
+        b->runs[runs].msg_len = 0;
+        b->run_slots[runs] = j - i;
+        runs++;
+        i = j;
+    }
+    int refused;
+    int n = send_messages(fd, b->runs, runs, 1, &refused);
+    int slots = 0;
+    for (int r = 0; r < (n > 0 ? n : 0); r++) slots += b->run_slots[r];
+    if (n > 0) { b->stats.messages += (uint64_t)n; b->stats.datagrams += (uint64_t)slots; }
+    if (refused) {
+        // The kernel refused a GSO run: send the rest one datagram per message. EIO/EOPNOTSUPP mean
+        // no GSO on this route at all; EINVAL may be one oversized run, so only repeated ones count.
+        b->stats.gso_refused++;
+        if (refused != EINVAL || b->stats.gso_refused >= 8) { b->gso = 0; b->stats.gso_disabled = 1; }
+        int rest = send_plain(fd, b, slots, count - slots);
+        return rest > 0 ? slots + rest : (slots > 0 ? slots : rest);
+    }
+    if (n < 0) return n;
+    return slots;
+}
+
+void ipop_batch_set_gso(ipop_batch *b, int on) { b->gso = on ? 1 : 0; }
+ipop_batch_stats ipop_batch_get_stats(const ipop_batch *b) { return b->stats; }
 
 // ---- event loop --------------------------------------------------------------------------
 int ipop_epoll_create(void) {

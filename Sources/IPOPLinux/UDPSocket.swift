@@ -69,6 +69,27 @@ public final class DatagramBatch {
         return n > 0 ? Int(n) : 0
     }
 
+    /// Send counters: messages handed to the kernel (a UDP GSO run is one) and the datagrams in them.
+    public struct Stats: Equatable, Sendable {
+        public var messages: UInt64
+        public var datagrams: UInt64
+        /// GSO runs the kernel refused (they were sent again one datagram per message).
+        public var gsoRefused: UInt64
+        /// GSO was turned off after the kernel refused it (no UDP GSO on this kernel or route).
+        public var gsoDisabled: Bool
+    }
+
+    public var stats: Stats {
+        let s = ipop_batch_get_stats(raw)
+        return Stats(messages: s.messages, datagrams: s.datagrams, gsoRefused: s.gso_refused, gsoDisabled: s.gso_disabled != 0)
+    }
+
+    /// UDP GSO on `send` (default on): runs of slots to one destination with one length (the last may be
+    /// shorter) go to the kernel as one message with UDP_SEGMENT, up to 64 datagrams / 65000 bytes.
+    public var gso: Bool = true {
+        didSet { ipop_batch_set_gso(raw, gso ? 1 : 0) }
+    }
+
     /// Sends slots 0..<count.
     @inline(__always)
     @discardableResult

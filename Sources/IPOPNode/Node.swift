@@ -77,6 +77,7 @@ public final class Node {
         }
         self.rx = rx
         self.tx = tx
+        tx.gso = Tunables.udpGSO
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
         replyScratch = .allocate(byteCount: max(256, Router.minimumReplyCapacity), alignment: 16)
         var timers = LinkTimers.default

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Implementation limits of the node, each with its reason. Protocol timers live in
 /// IPOPLink's `LinkTimers`; switch defaults in `OverlayConfig`.
 public enum Tunables {
@@ -11,4 +13,12 @@ public enum Tunables {
     public static let tapReadBudget = 64
     /// How often the loop runs housekeeping (MAC aging, link-state logging) when idle.
     public static let housekeepingInterval: Duration = .seconds(1)
+    /// UDP GSO on the send batches: a run of sealed frames to one peer is one message to the
+    /// kernel (UDP_SEGMENT), which cuts it into datagrams as late as it can; the batch falls back
+    /// by itself where the kernel or route refuses. `IPOP_UDP_GSO=0` in the environment turns it
+    /// off (for A/B benchmarks).
+    public static let udpGSO: Bool = {
+        guard let value = getenv("IPOP_UDP_GSO") else { return true }
+        return String(cString: value) != "0"
+    }()
 }

@@ -58,8 +58,19 @@ uint16_t ipop_batch_port(const ipop_batch *b, int i);
 void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t port);
 // Receives up to capacity datagrams without blocking. Returns count (0 if none) or -errno.
 int ipop_batch_recv(int fd, ipop_batch *b);
-// Sends slots [0, count). Returns how many were sent or -errno.
+// Sends slots [0, count). Returns how many were sent or -errno. Runs of slots to one
+// destination with one length (the last may be shorter) go out as one UDP GSO message
+// (UDP_SEGMENT) unless GSO is off; a kernel that refuses GSO turns it off for this batch.
 int ipop_batch_send(int fd, ipop_batch *b, int count);
+// UDP GSO on sends: on (1) by default.
+void ipop_batch_set_gso(ipop_batch *b, int on);
+typedef struct {
+    uint64_t messages;      // messages handed to the kernel (a GSO run is one)
+    uint64_t datagrams;     // datagrams they carried
+    uint64_t gso_refused;   // GSO runs the kernel refused (sent again without GSO)
+    int gso_disabled;       // 1 once GSO was turned off after refusals
+} ipop_batch_stats;
+ipop_batch_stats ipop_batch_get_stats(const ipop_batch *b);
 
 // ---- event loop plumbing ------------------------------------------------------------------
 int ipop_epoll_create(void);
