@@ -229,7 +229,23 @@ struct ipop_batch {
     int *run_slots;           // slots in each run
     uint8_t *control;         // one CMSG_SPACE(uint16_t) per run
     ipop_batch_stats stats;
+    // UDP GRO receive (ipop_batch_enable_gro): recvmmsg into a few 64 KB buffers; a coalesced
+    // message is cut into slots by its segment size (UDP_GRO cmsg). Segments that did not fit
+    // in this call stay pending for the next one.
+    int gro;
+    int gro_count;            // big buffers
+    uint8_t *gro_storage;
+    struct iovec *gro_iov;
+    struct sockaddr_in *gro_addrs;
+    struct mmsghdr *gro_msgs;
+    uint8_t *gro_control;     // one CMSG_SPACE(int) per big buffer
+    int gro_received;         // messages in the big buffers
+    int gro_next;             // first message not fully handed out
+    size_t gro_offset;        // bytes of gro_next already handed out
 };
+
+#define IPOP_GRO_BUFFER 65536
+#define IPOP_GRO_BUFFERS 4
 
 ipop_batch *ipop_batch_create(int count, int buffer_size) {
     if (count <= 0 || buffer_size <= 0) return NULL;
@@ -263,7 +279,9 @@ ipop_batch *ipop_batch_create(int count, int buffer_size) {
 void ipop_batch_destroy(ipop_batch *b) {
     if (!b) return;
     free(b->storage); free(b->iov); free(b->addrs); free(b->msgs);
-    free(b->runs); free(b->run_slots); free(b->control); free(b);
+    free(b->runs); free(b->run_slots); free(b->control);
+    free(b->gro_storage); free(b->gro_iov); free(b->gro_addrs); free(b->gro_msgs); free(b->gro_control);
+    free(b);
 }
 
 uint8_t *ipop_batch_buffer(ipop_batch *b, int i) { return b->storage + (size_t)i * (size_t)b->size; }
@@ -281,7 +299,91 @@ void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t po
     b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
 }
 
+int ipop_batch_enable_gro(int fd, ipop_batch *b) {
+    if (b->gro) return 0;
+    int g = IPOP_GRO_BUFFERS;
+    size_t cspace = CMSG_SPACE(sizeof(int));
+    b->gro_storage = calloc((size_t)g, IPOP_GRO_BUFFER);
+    b->gro_iov = calloc((size_t)g, sizeof *b->gro_iov);
+    b->gro_addrs = calloc((size_t)g, sizeof *b->gro_addrs);
+    b->gro_msgs = calloc((size_t)g, sizeof *b->gro_msgs);
+    b->gro_control = calloc((size_t)g, cspace);
+    if (!b->gro_storage || !b->gro_iov || !b->gro_addrs || !b->gro_msgs || !b->gro_control) return -ENOMEM;
+    int on = 1;
+    if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0) return -errno;
+    b->gro_count = g;
+    b->gro = 1;
+    return 0;
+}
+
+int ipop_batch_pending(const ipop_batch *b) { return b->gro && b->gro_next < b->gro_received; }
+
+// GRO receive: hands out pending segments first, then receives more while slots are free.
+static int batch_recv_gro(int fd, ipop_batch *b) {
+    int filled = 0;
+    while (filled < b->count) {
+        if (b->gro_next >= b->gro_received) {
+            size_t cspace = CMSG_SPACE(sizeof(int));
+            for (int m = 0; m < b->gro_count; m++) {
+                b->gro_iov[m].iov_base = b->gro_storage + (size_t)m * IPOP_GRO_BUFFER;
+                b->gro_iov[m].iov_len = IPOP_GRO_BUFFER;
+                struct msghdr *h = &b->gro_msgs[m].msg_hdr;
+                h->msg_name = &b->gro_addrs[m];
+                h->msg_namelen = sizeof b->gro_addrs[m];
+                h->msg_iov = &b->gro_iov[m];
+                h->msg_iovlen = 1;
+                h->msg_control = b->gro_control + (size_t)m * cspace;
+                h->msg_controllen = cspace;
+                h->msg_flags = 0;
+                b->gro_msgs[m].msg_len = 0;
+            }
+            int n = recvmmsg(fd, b->gro_msgs, (unsigned)b->gro_count, MSG_DONTWAIT, NULL);
+            if (n <= 0) {
+                if (filled > 0) return filled;
+                return (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+            }
+            b->gro_received = n;
+            b->gro_next = 0;
+            b->gro_offset = 0;
+        }
+        struct mmsghdr *m = &b->gro_msgs[b->gro_next];
+        size_t total = m->msg_len;
+        size_t seg = total;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg_hdr); c; c = CMSG_NXTHDR(&m->msg_hdr, c)) {
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                int size;
+                memcpy(&size, CMSG_DATA(c), sizeof size);
+                if (size > 0) seg = (size_t)size;
+            }
+        }
+        if (total == 0) {   // an empty datagram is still one (the engine counts it as malformed)
+            b->msgs[filled].msg_len = 0;
+            b->addrs[filled] = b->gro_addrs[b->gro_next];
+            filled++;
+            b->gro_next++;
+            b->gro_offset = 0;
+            continue;
+        }
+        const uint8_t *base = b->gro_storage + (size_t)b->gro_next * IPOP_GRO_BUFFER;
+        while (b->gro_offset < total && filled < b->count) {
+            size_t len = total - b->gro_offset < seg ? total - b->gro_offset : seg;
+            if (len > (size_t)b->size) len = (size_t)b->size;   // cannot happen below 9216-byte segments
+            memcpy(b->storage + (size_t)filled * (size_t)b->size, base + b->gro_offset, len);
+            b->msgs[filled].msg_len = (unsigned)len;
+            b->addrs[filled] = b->gro_addrs[b->gro_next];
+            b->gro_offset += seg;
+            filled++;
+        }
+        if (b->gro_offset >= total) {
+            b->gro_next++;
+            b->gro_offset = 0;
+        }
+    }
+    return filled;
+}
+
 int ipop_batch_recv(int fd, ipop_batch *b) {
+    if (b->gro) return batch_recv_gro(fd, b);
     for (int i = 0; i < b->count; i++) {
         b->iov[i].iov_len = (size_t)b->size;
         b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
@@ -336,7 +438,8 @@ int ipop_batch_send(int fd, ipop_batch *b, int count) {
         while (j < count && j - i < IPOP_GSO_MAX_SEGMENTS && seg > 0 &&
                b->addrs[j].sin_addr.s_addr == b->addrs[i].sin_addr.s_addr &&
                b->addrs[j].sin_port == b->addrs[i].sin_port &&
-               b->iov[j].iov_len <= seg && total + b->iov[j].iov_len <= IPOP_GSO_MAX_BYTES) {
+               b->iov[j].iov_len > 0 && b->iov[j].iov_len <= seg &&   // an empty datagram would vanish in a run
+               total + b->iov[j].iov_len <= IPOP_GSO_MAX_BYTES) {
             total += b->iov[j].iov_len;
             j++;
             if (b->iov[j - 1].iov_len < seg) break;   // a shorter datagram ends the run

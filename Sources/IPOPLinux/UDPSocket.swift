@@ -62,6 +62,18 @@ public final class DatagramBatch {
         ipop_batch_set(raw, Int32(i), Int32(length), endpoint.address, endpoint.port)
     }
 
+    /// Turns on UDP GRO for `socket`, received through this batch (which must then be the only
+    /// one receiving from it): coalesced datagrams are cut back into slots. Returns false if the
+    /// kernel refused (GRO stays off; nothing else changes).
+    public func enableGRO(on socket: UDPSocket) -> Bool {
+        ipop_batch_enable_gro(socket.fd, raw) == 0
+    }
+
+    /// Datagrams already received from the kernel but not yet handed out (GRO only): call
+    /// `receive` again before waiting for the socket to become readable.
+    @inline(__always)
+    public var hasPending: Bool { ipop_batch_pending(raw) != 0 }
+
     /// Receives what is waiting (up to capacity) without blocking. Returns the count.
     @inline(__always)
     public func receive(from socket: UDPSocket) -> Int {

@@ -9,6 +9,8 @@ import IPOPWire
 /// its source MAC on that link, and the frame goes to that overlay's TAP only (split horizon).
 extension Node {
     func drainSocket(now: ContinuousClock.Instant) {
+        // GRO: datagrams the batch still holds when we stop are handed out on the next loop turn.
+        defer { socketBacklog = rx.hasPending }
         // Bounded: at most a few batches per wake-up so TAP readers get their turn.
         for _ in 0..<4 {
             let count = rx.receive(from: udp)

@@ -44,6 +44,8 @@ public final class Node {
     var overlays: [Overlay] = []
     var overlayOfLink: [UInt32: Overlay] = [:]
     var engineWantsPoll = true
+    /// The receive batch holds datagrams (GRO) that drainSocket left for the next turn.
+    var socketBacklog = false
     var nextEngineWake: ContinuousClock.Instant
     var nextHousekeeping: ContinuousClock.Instant
     var lastLinkState: [UInt32: String] = [:]
@@ -78,6 +80,7 @@ public final class Node {
         self.rx = rx
         self.tx = tx
         tx.gso = Tunables.udpGSO
+        if Tunables.udpGRO { _ = rx.enableGRO(on: udp) }
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
         replyScratch = .allocate(byteCount: max(256, Router.minimumReplyCapacity), alignment: 16)
         var timers = LinkTimers.default
@@ -169,8 +172,9 @@ public final class Node {
             let now = ContinuousClock.now
             if engineWantsPoll || now >= nextEngineWake { serviceEngine(now: now) }
             if now >= nextHousekeeping { housekeeping(now: now) }
+            if socketBacklog { drainSocket(now: now) }
             let wake = min(nextEngineWake, nextHousekeeping)
-            let timeout = max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
+            let timeout = socketBacklog ? 0 : max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
             poller.wait(timeoutMilliseconds: timeout) { token in
                 let now = ContinuousClock.now
                 switch token {

@@ -21,4 +21,10 @@ public enum Tunables {
         guard let value = getenv("IPOP_UDP_GSO") else { return true }
         return String(cString: value) != "0"
     }()
+    /// UDP GRO on the socket: the kernel hands over a peer's GSO run (or datagrams it coalesced)
+    /// as one message, which the receive batch cuts back into datagrams. `IPOP_UDP_GRO=0` turns it off.
+    public static let udpGRO: Bool = {
+        guard let value = getenv("IPOP_UDP_GRO") else { return true }
+        return String(cString: value) != "0"
+    }()
 }

@@ -78,4 +78,42 @@ import Testing
         #expect(receive(b, count: 60, tag: 0x33, firstSlot: Array(0..<60)) == Array(repeating: 1326, count: 60))
         if !tx.stats.gsoDisabled { #expect(tx.stats.messages == 2) }   // 49 x 1326 <= 65000 < 50 x 1326
     }
+
+    @Test(arguments: [true, false])
+    func groReceiveCutsCoalescedRunsBackIntoDatagrams(gso: Bool) throws {
+        let sender = try UDPSocket(port: 0)
+        let b = try UDPSocket(port: 0)
+        let toB = Endpoint(address: Self.loopback, port: b.port)
+        let rx = DatagramBatch(capacity: 16, bufferSize: 9216)!
+        #expect(rx.enableGRO(on: b))
+        let tx = DatagramBatch(capacity: 64, bufferSize: 9216)!
+        tx.gso = gso
+        // 40 x 1300, a 500 (ends the run), 3 x 200, an empty one: a coalesced run, then small ones.
+        let plan = Array(repeating: 1300, count: 40) + [500, 200, 200, 200, 0]
+        for (i, length) in plan.enumerated() { fill(tx, i, length: length, tag: 0x77, to: toB) }
+        #expect(tx.send(count: plan.count, on: sender) == plan.count)
+
+        var lengths: [Int] = []
+        var sawPending = false
+        let deadline = ContinuousClock.now + .seconds(2)
+        while lengths.count < plan.count && ContinuousClock.now < deadline {
+            let n = rx.receive(from: b)
+            if rx.hasPending { sawPending = true }
+            if n == 0 { usleep(1000); continue }
+            for k in 0..<n {
+                let slot = lengths.count
+                let buffer = rx.buffer(k)
+                var intact = true
+                for j in 0..<rx.length(k) where buffer[j] != UInt8(truncatingIfNeeded: j &* 31 &+ slot &* 7) ^ 0x77 {
+                    intact = false
+                    break
+                }
+                #expect(rx.source(k) == Endpoint(address: Self.loopback, port: sender.port))
+                lengths.append(intact ? rx.length(k) : -rx.length(k))
+            }
+        }
+        #expect(lengths == plan)
+        #expect(!rx.hasPending)
+        if gso && !tx.stats.gsoDisabled { #expect(sawPending) }   // one 41-datagram message > 16 slots
+    }
 }

@@ -58,6 +58,13 @@ uint16_t ipop_batch_port(const ipop_batch *b, int i);
 void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t port);
 // Receives up to capacity datagrams without blocking. Returns count (0 if none) or -errno.
 int ipop_batch_recv(int fd, ipop_batch *b);
+// Turns on UDP GRO (Linux 5.0+) for socket fd, received through this batch only: the kernel may
+// then hand over several datagrams of one flow as one message (e.g. a peer's GSO run), which
+// ipop_batch_recv cuts back into datagrams (one copy each into the slots). Segments that do not
+// fit stay pending: while ipop_batch_pending is true, call ipop_batch_recv again without waiting
+// for the socket to become readable. Returns 0 or -errno (then GRO stays off).
+int ipop_batch_enable_gro(int fd, ipop_batch *b);
+int ipop_batch_pending(const ipop_batch *b);
 // Sends slots [0, count). Returns how many were sent or -errno. Runs of slots to one
 // destination with one length (the last may be shorter) go out as one UDP GSO message
 // (UDP_SEGMENT) unless GSO is off; a kernel that refuses GSO turns it off for this batch.
