@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 
@@ -52,6 +53,18 @@ int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual)
         return -e;
     }
     return fd;
+}
+
+int ipop_tap_set_offload(int fd, int csum_tso) {
+    unsigned flags = csum_tso ? (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) : 0;
+    return ioctl(fd, TUNSETOFFLOAD, flags) < 0 ? -errno : 0;
+}
+
+long ipop_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen) {
+    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+    ssize_t n;
+    do { n = writev(fd, iov, 2); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
 }
 
 static int ctl_socket(void) {

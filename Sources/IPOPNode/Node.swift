@@ -39,6 +39,10 @@ public final class Node {
     let rx: DatagramBatch
     let tx: DatagramBatch
     let floodScratch: UnsafeMutableRawBufferPointer
+    /// Reads of a TAP with offloads: vnet header + up to 64 KB (one TCP segment before TSO).
+    let offloadScratch: UnsafeMutableRawBufferPointer
+    /// Frames from an offload TAP that could not be segmented (unsupported GSO type, bad headers).
+    var offloadDrops: UInt64 = 0
     /// L3 mode: ARP replies and neighbour advertisements the router writes back into the TAP.
     let replyScratch: UnsafeMutableRawBufferPointer
     var overlays: [Overlay] = []
@@ -82,6 +86,7 @@ public final class Node {
         tx.gso = Tunables.udpGSO
         if Tunables.udpGRO { _ = rx.enableGRO(on: udp) }
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
+        offloadScratch = .allocate(byteCount: VirtioNetHeader.size + 65_550, alignment: 16)
         replyScratch = .allocate(byteCount: max(256, Router.minimumReplyCapacity), alignment: 16)
         var timers = LinkTimers.default
         timers.rekeyAfterTime = config.rekeyAfter
@@ -126,6 +131,7 @@ public final class Node {
 
     deinit {
         floodScratch.deallocate()
+        offloadScratch.deallocate()
         replyScratch.deallocate()
     }
 
@@ -143,7 +149,7 @@ public final class Node {
 
     private static func makeOverlay(index: Int, config oc: OverlayConfig, mac: [UInt8], log: Logger) throws(Failure) -> Overlay {
         let tap: TapDevice
-        do { tap = try TapDevice(name: oc.tapName) } catch { throw .tap(overlay: oc.id, error) }
+        do { tap = try TapDevice(name: oc.tapName, offload: Tunables.tapOffload) } catch { throw .tap(overlay: oc.id, error) }
         let iface = tap.interface
         do {
             try iface.setMTU(oc.mtu)

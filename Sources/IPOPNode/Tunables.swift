@@ -27,4 +27,11 @@ public enum Tunables {
         guard let value = getenv("IPOP_UDP_GRO") else { return true }
         return String(cString: value) != "0"
     }()
+    /// TAP offloads (IFF_VNET_HDR + TUNSETOFFLOAD CSUM|TSO4|TSO6): the kernel hands over TCP
+    /// segments up to 64 KB, which the node cuts into MTU-sized frames itself (one TAP read
+    /// instead of ~45). `IPOP_TAP_OFFLOAD=0` turns it off.
+    public static let tapOffload: Bool = {
+        guard let value = getenv("IPOP_TAP_OFFLOAD") else { return true }
+        return String(cString: value) != "0"
+    }()
 }

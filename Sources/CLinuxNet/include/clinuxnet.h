@@ -18,6 +18,11 @@
 // -EBUSY: the name belongs to a TAP another process holds; -EINVAL: the name is a
 // non-TAP interface; -ENOENT: no /dev/net/tun; -EPERM: not root / no CAP_NET_ADMIN.
 int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual);
+// On a TAP opened with vnet_hdr: announce (1) or withdraw (0) that we take unchecksummed frames
+// and TCP segments up to 64 KB (TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN). Returns 0 or -errno.
+int ipop_tap_set_offload(int fd, int csum_tso);
+// One writev of two pieces (vnet header + frame). Returns bytes written or -errno.
+long ipop_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
 // ---- interface configuration (ioctl on an AF_INET control socket) ----------------------
 int ipop_if_index(const char *name);                 // ifindex or -ENODEV
