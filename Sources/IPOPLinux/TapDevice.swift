@@ -98,6 +98,13 @@ public final class TapDevice {
         return ipop_write(fd, frame.baseAddress, frame.count) == frame.count
     }
 
+    /// Writes bytes that already start with a vnet header (a TAP with `vnetHeader` only).
+    @inline(__always)
+    @discardableResult
+    public func write(withVnetHeader bytes: UnsafeRawBufferPointer) -> Bool {
+        ipop_write(fd, bytes.baseAddress, bytes.count) == bytes.count
+    }
+
     /// The virtio_net_hdr of a plain frame (no offload asked): 10 zero bytes.
     private static let zeroHeader: (UInt64, UInt16) = (0, 0)
 

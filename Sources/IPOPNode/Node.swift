@@ -43,6 +43,8 @@ public final class Node {
     let offloadScratch: UnsafeMutableRawBufferPointer
     /// Frames from an offload TAP that could not be segmented (unsupported GSO type, bad headers).
     var offloadDrops: UInt64 = 0
+    /// Joins received TCP segments into one TAP write (offload TAPs).
+    let coalescer = TCPCoalescer()
     /// L3 mode: ARP replies and neighbour advertisements the router writes back into the TAP.
     let replyScratch: UnsafeMutableRawBufferPointer
     var overlays: [Overlay] = []

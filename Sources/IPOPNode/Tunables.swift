@@ -34,4 +34,10 @@ public enum Tunables {
         guard let value = getenv("IPOP_TAP_OFFLOAD") else { return true }
         return String(cString: value) != "0"
     }()
+    /// On a TAP with offloads, join received TCP segments of one flow into one GSO write
+    /// (`TCPCoalescer`). `IPOP_TAP_COALESCE=0` turns it off.
+    public static let tapCoalesce: Bool = {
+        guard let value = getenv("IPOP_TAP_COALESCE") else { return true }
+        return String(cString: value) != "0"
+    }()
 }
