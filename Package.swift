@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "IPOPWireTests", dependencies: ["IPOPWire"]),
+        .testTarget(name: "IPOPWireTests", dependencies: ["IPOPWire"], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPSwitchTests", dependencies: ["IPOPSwitch", "IPOPWire"]),
         .testTarget(name: "IPOPLinkTests", dependencies: [
             "IPOPLink", "IPOPWire",
