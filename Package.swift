@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ipop", targets: ["ipop"]),
+        .executable(name: "ipop-hotpath-bench", targets: ["ipop-hotpath-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -55,18 +56,28 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // Test/benchmark support: counts malloc & co. in the executable that links it (interposition).
+        .target(name: "CAllocCounter"),
+        // The data path in memory (switch + seal + open + switch), for the micro-benchmark and its test.
+        .target(name: "IPOPBench", dependencies: [
+            "IPOPWire", "IPOPSwitch", "IPOPLink",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "ipop-hotpath-bench", dependencies: ["IPOPBench", "CAllocCounter"]),
         .executableTarget(name: "ipop", dependencies: [
             "IPOPNode", "IPOPLink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "IPOPWireTests", dependencies: ["IPOPWire"]),
+        .testTarget(name: "IPOPWireTests", dependencies: ["IPOPWire"], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPSwitchTests", dependencies: ["IPOPSwitch", "IPOPWire"]),
         .testTarget(name: "IPOPLinkTests", dependencies: [
             "IPOPLink", "IPOPWire",
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Resources")]),
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
+        .testTarget(name: "IPOPLinuxTests", dependencies: ["IPOPLinux", "IPOPWire"]),
+        .testTarget(name: "IPOPBenchTests", dependencies: ["IPOPBench", "CAllocCounter"]),
         .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
                     resources: [.copy("Resources")]),
         .testTarget(name: "IPOPSignalTests", dependencies: [

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <ifaddrs.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 
@@ -51,6 +53,18 @@ int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual)
         return -e;
     }
     return fd;
+}
+
+int ipop_tap_set_offload(int fd, int csum_tso) {
+    unsigned flags = csum_tso ? (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) : 0;
+    return ioctl(fd, TUNSETOFFLOAD, flags) < 0 ? -errno : 0;
+}
+
+long ipop_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen) {
+    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+    ssize_t n;
+    do { n = writev(fd, iov, 2); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
 }
 
 static int ctl_socket(void) {
@@ -207,14 +221,44 @@ int ipop_udp_sendto(int fd, const void *buf, size_t len, uint32_t addr, uint16_t
     return n < 0 ? -errno : (int)n;
 }
 
+// UDP GSO (UDP_SEGMENT, Linux 4.18+): a run of datagrams to one destination, all of one
+// length but the last (which may be shorter), goes to the kernel as one message whose iovecs
+// are the slots, with a cmsg giving the segment size; the stack handles it as one packet and
+// cuts it into datagrams as late as it can (veth passes it whole). Receivers see ordinary
+// datagrams. Limits per run: 64 segments (UDP_MAX_SEGMENTS of older kernels) and 65000 bytes
+// (the IPv4 UDP payload limit is 65507).
+#define IPOP_GSO_MAX_SEGMENTS 64
+#define IPOP_GSO_MAX_BYTES 65000
+
 struct ipop_batch {
     int count;
     int size;
+    int gso;          // 1: try UDP_SEGMENT runs; 0: off (disabled, or refused by the kernel)
     uint8_t *storage;
     struct iovec *iov;
     struct sockaddr_in *addrs;
     struct mmsghdr *msgs;
+    struct mmsghdr *runs;     // GSO messages, one per run, built by ipop_batch_send
+    int *run_slots;           // slots in each run
+    uint8_t *control;         // one CMSG_SPACE(uint16_t) per run
+    ipop_batch_stats stats;
+    // UDP GRO receive (ipop_batch_enable_gro): recvmmsg into a few 64 KB buffers; a coalesced
+    // message is cut into slots by its segment size (UDP_GRO cmsg). Segments that did not fit
+    // in this call stay pending for the next one.
+    int gro;
+    int gro_count;            // big buffers
+    uint8_t *gro_storage;
+    struct iovec *gro_iov;
+    struct sockaddr_in *gro_addrs;
+    struct mmsghdr *gro_msgs;
+    uint8_t *gro_control;     // one CMSG_SPACE(int) per big buffer
+    int gro_received;         // messages in the big buffers
+    int gro_next;             // first message not fully handed out
+    size_t gro_offset;        // bytes of gro_next already handed out
 };
+
+#define IPOP_GRO_BUFFER 65536
+#define IPOP_GRO_BUFFERS 4
 
 ipop_batch *ipop_batch_create(int count, int buffer_size) {
     if (count <= 0 || buffer_size <= 0) return NULL;
@@ -226,7 +270,14 @@ ipop_batch *ipop_batch_create(int count, int buffer_size) {
     b->iov = calloc((size_t)count, sizeof *b->iov);
     b->addrs = calloc((size_t)count, sizeof *b->addrs);
     b->msgs = calloc((size_t)count, sizeof *b->msgs);
-    if (!b->storage || !b->iov || !b->addrs || !b->msgs) { ipop_batch_destroy(b); return NULL; }
+    b->runs = calloc((size_t)count, sizeof *b->runs);
+    b->run_slots = calloc((size_t)count, sizeof *b->run_slots);
+    b->control = calloc((size_t)count, CMSG_SPACE(sizeof(uint16_t)));
+    if (!b->storage || !b->iov || !b->addrs || !b->msgs || !b->runs || !b->run_slots || !b->control) {
+        ipop_batch_destroy(b);
+        return NULL;
+    }
+    b->gso = 1;
     for (int i = 0; i < count; i++) {
         b->iov[i].iov_base = b->storage + (size_t)i * (size_t)buffer_size;
         b->iov[i].iov_len = (size_t)buffer_size;
@@ -240,7 +291,10 @@ ipop_batch *ipop_batch_create(int count, int buffer_size) {
 
 void ipop_batch_destroy(ipop_batch *b) {
     if (!b) return;
-    free(b->storage); free(b->iov); free(b->addrs); free(b->msgs); free(b);
+    free(b->storage); free(b->iov); free(b->addrs); free(b->msgs);
+    free(b->runs); free(b->run_slots); free(b->control);
+    free(b->gro_storage); free(b->gro_iov); free(b->gro_addrs); free(b->gro_msgs); free(b->gro_control);
+    free(b);
 }
 
 uint8_t *ipop_batch_buffer(ipop_batch *b, int i) { return b->storage + (size_t)i * (size_t)b->size; }
@@ -258,7 +312,91 @@ void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t po
     b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
 }
 
+int ipop_batch_enable_gro(int fd, ipop_batch *b) {
+    if (b->gro) return 0;
+    int g = IPOP_GRO_BUFFERS;
+    size_t cspace = CMSG_SPACE(sizeof(int));
+    b->gro_storage = calloc((size_t)g, IPOP_GRO_BUFFER);
+    b->gro_iov = calloc((size_t)g, sizeof *b->gro_iov);
+    b->gro_addrs = calloc((size_t)g, sizeof *b->gro_addrs);
+    b->gro_msgs = calloc((size_t)g, sizeof *b->gro_msgs);
+    b->gro_control = calloc((size_t)g, cspace);
+    if (!b->gro_storage || !b->gro_iov || !b->gro_addrs || !b->gro_msgs || !b->gro_control) return -ENOMEM;
+    int on = 1;
+    if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0) return -errno;
+    b->gro_count = g;
+    b->gro = 1;
+    return 0;
+}
+
+int ipop_batch_pending(const ipop_batch *b) { return b->gro && b->gro_next < b->gro_received; }
+
+// GRO receive: hands out pending segments first, then receives more while slots are free.
+static int batch_recv_gro(int fd, ipop_batch *b) {
+    int filled = 0;
+    while (filled < b->count) {
+        if (b->gro_next >= b->gro_received) {
+            size_t cspace = CMSG_SPACE(sizeof(int));
+            for (int m = 0; m < b->gro_count; m++) {
+                b->gro_iov[m].iov_base = b->gro_storage + (size_t)m * IPOP_GRO_BUFFER;
+                b->gro_iov[m].iov_len = IPOP_GRO_BUFFER;
+                struct msghdr *h = &b->gro_msgs[m].msg_hdr;
+                h->msg_name = &b->gro_addrs[m];
+                h->msg_namelen = sizeof b->gro_addrs[m];
+                h->msg_iov = &b->gro_iov[m];
+                h->msg_iovlen = 1;
+                h->msg_control = b->gro_control + (size_t)m * cspace;
+                h->msg_controllen = cspace;
+                h->msg_flags = 0;
+                b->gro_msgs[m].msg_len = 0;
+            }
+            int n = recvmmsg(fd, b->gro_msgs, (unsigned)b->gro_count, MSG_DONTWAIT, NULL);
+            if (n <= 0) {
+                if (filled > 0) return filled;
+                return (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+            }
+            b->gro_received = n;
+            b->gro_next = 0;
+            b->gro_offset = 0;
+        }
+        struct mmsghdr *m = &b->gro_msgs[b->gro_next];
+        size_t total = m->msg_len;
+        size_t seg = total;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg_hdr); c; c = CMSG_NXTHDR(&m->msg_hdr, c)) {
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                int size;
+                memcpy(&size, CMSG_DATA(c), sizeof size);
+                if (size > 0) seg = (size_t)size;
+            }
+        }
+        if (total == 0) {   // an empty datagram is still one (the engine counts it as malformed)
+            b->msgs[filled].msg_len = 0;
+            b->addrs[filled] = b->gro_addrs[b->gro_next];
+            filled++;
+            b->gro_next++;
+            b->gro_offset = 0;
+            continue;
+        }
+        const uint8_t *base = b->gro_storage + (size_t)b->gro_next * IPOP_GRO_BUFFER;
+        while (b->gro_offset < total && filled < b->count) {
+            size_t len = total - b->gro_offset < seg ? total - b->gro_offset : seg;
+            if (len > (size_t)b->size) len = (size_t)b->size;   // cannot happen below 9216-byte segments
+            memcpy(b->storage + (size_t)filled * (size_t)b->size, base + b->gro_offset, len);
+            b->msgs[filled].msg_len = (unsigned)len;
+            b->addrs[filled] = b->gro_addrs[b->gro_next];
+            b->gro_offset += seg;
+            filled++;
+        }
+        if (b->gro_offset >= total) {
+            b->gro_next++;
+            b->gro_offset = 0;
+        }
+    }
+    return filled;
+}
+
 int ipop_batch_recv(int fd, ipop_batch *b) {
+    if (b->gro) return batch_recv_gro(fd, b);
     for (int i = 0; i < b->count; i++) {
         b->iov[i].iov_len = (size_t)b->size;
         b->msgs[i].msg_hdr.msg_namelen = sizeof b->addrs[i];
@@ -269,21 +407,98 @@ int ipop_batch_recv(int fd, ipop_batch *b) {
     return n;
 }
 
-int ipop_batch_send(int fd, ipop_batch *b, int count) {
+// sendmmsg over msgs[0, count), skipping a message the kernel refuses (e.g. EPERM from a
+// firewall, ENETUNREACH) so it cannot wedge the rest. Returns how many were handled, or -errno
+// if none could be (EAGAIN: socket buffer full). With stop_on_gso_error, stops at a message
+// refused with EIO/EINVAL/EOPNOTSUPP (a kernel or route without UDP GSO, or a segment larger
+// than the path MTU) and puts that errno in *refused (else 0).
+static int send_messages(int fd, struct mmsghdr *msgs, int count, int stop_on_gso_error, int *refused) {
     int sent = 0;
+    *refused = 0;
     while (sent < count) {
-        int n = sendmmsg(fd, b->msgs + sent, (unsigned)(count - sent), 0);
+        int n = sendmmsg(fd, msgs + sent, (unsigned)(count - sent), 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            // A datagram the kernel refuses (e.g. EPERM from a firewall, ENETUNREACH) must not
-            // wedge the rest of the batch: skip it and go on.
-            if (errno != EAGAIN && errno != EWOULDBLOCK && sent < count) { sent++; continue; }
+            if (stop_on_gso_error && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+                *refused = errno;
+                return sent;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) { sent++; continue; }
             return sent > 0 ? sent : -errno;
         }
         sent += n;
     }
     return sent;
 }
+
+static int send_plain(int fd, ipop_batch *b, int first, int count) {
+    int refused;
+    int n = send_messages(fd, b->msgs + first, count, 0, &refused);
+    if (n > 0) { b->stats.messages += (uint64_t)n; b->stats.datagrams += (uint64_t)n; }
+    return n;
+}
+
+int ipop_batch_send(int fd, ipop_batch *b, int count) {
+    if (count <= 0) return 0;
+    if (!b->gso) return send_plain(fd, b, 0, count);
+    // Group the slots into runs: same destination, same length, the last one may be shorter.
+    int runs = 0;
+    size_t cspace = CMSG_SPACE(sizeof(uint16_t));
+    for (int i = 0; i < count;) {
+        size_t seg = b->iov[i].iov_len;
+        size_t total = seg;
+        int j = i + 1;
+        while (j < count && j - i < IPOP_GSO_MAX_SEGMENTS && seg > 0 &&
+               b->addrs[j].sin_addr.s_addr == b->addrs[i].sin_addr.s_addr &&
+               b->addrs[j].sin_port == b->addrs[i].sin_port &&
+               b->iov[j].iov_len > 0 && b->iov[j].iov_len <= seg &&   // an empty datagram would vanish in a run
+               total + b->iov[j].iov_len <= IPOP_GSO_MAX_BYTES) {
+            total += b->iov[j].iov_len;
+            j++;
+            if (b->iov[j - 1].iov_len < seg) break;   // a shorter datagram ends the run
+        }
+        struct msghdr *h = &b->runs[runs].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_name = &b->addrs[i];
+        h->msg_namelen = sizeof b->addrs[i];
+        h->msg_iov = &b->iov[i];
+        h->msg_iovlen = (size_t)(j - i);
+        if (j - i > 1) {
+            uint8_t *control = b->control + (size_t)runs * cspace;
+            memset(control, 0, cspace);
+            h->msg_control = control;
+            h->msg_controllen = cspace;
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t gso_size = (uint16_t)seg;
+            memcpy(CMSG_DATA(c), &gso_size, sizeof gso_size);
+        }
+        b->runs[runs].msg_len = 0;
+        b->run_slots[runs] = j - i;
+        runs++;
+        i = j;
+    }
+    int refused;
+    int n = send_messages(fd, b->runs, runs, 1, &refused);
+    int slots = 0;
+    for (int r = 0; r < (n > 0 ? n : 0); r++) slots += b->run_slots[r];
+    if (n > 0) { b->stats.messages += (uint64_t)n; b->stats.datagrams += (uint64_t)slots; }
+    if (refused) {
+        // The kernel refused a GSO run: send the rest one datagram per message. EIO/EOPNOTSUPP mean
+        // no GSO on this route at all; EINVAL may be one oversized run, so only repeated ones count.
+        b->stats.gso_refused++;
+        if (refused != EINVAL || b->stats.gso_refused >= 8) { b->gso = 0; b->stats.gso_disabled = 1; }
+        int rest = send_plain(fd, b, slots, count - slots);
+        return rest > 0 ? slots + rest : (slots > 0 ? slots : rest);
+    }
+    if (n < 0) return n;
+    return slots;
+}
+
+void ipop_batch_set_gso(ipop_batch *b, int on) { b->gso = on ? 1 : 0; }
+ipop_batch_stats ipop_batch_get_stats(const ipop_batch *b) { return b->stats; }
 
 // ---- event loop --------------------------------------------------------------------------
 int ipop_epoll_create(void) {

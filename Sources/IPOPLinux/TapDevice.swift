@@ -34,15 +34,35 @@ public final class TapDevice {
 
     public let name: String
     public let fd: Int32
+    /// Every read starts with a `virtio_net_hdr` (10 bytes) and the kernel may hand over TCP
+    /// segments up to 64 KB and frames with unfinished checksums (`IPOPWire.Segmentation`);
+    /// every write gets a zero header prepended by `write`.
+    public let vnetHeader: Bool
     public var interface: NetworkInterface { NetworkInterface(name: name) }
     private var closed = false
 
-    public init(name: String) throws(Failure) {
+    /// - Parameter offload: open with IFF_VNET_HDR and announce checksum/TSO offload (see
+    ///   `vnetHeader`). If the kernel refuses the offload, the device is reopened without.
+    public convenience init(name: String, offload: Bool) throws(Failure) {
+        try self.init(name: name, vnetHeader: offload)
+    }
+
+    public convenience init(name: String) throws(Failure) {
+        try self.init(name: name, vnetHeader: false)
+    }
+
+    private init(name: String, vnetHeader wanted: Bool) throws(Failure) {
         guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(" ") else {
             throw .invalidName(name)
         }
         var actual = [CChar](repeating: 0, count: 16)
-        let fd = actual.withUnsafeMutableBufferPointer { ipop_tap_open(name, 0, 0, $0.baseAddress) }
+        var fd = actual.withUnsafeMutableBufferPointer { ipop_tap_open(name, 0, wanted ? 1 : 0, $0.baseAddress) }
+        var vnet = wanted
+        if wanted && fd >= 0 && ipop_tap_set_offload(fd, 1) != 0 {
+            _ = ipop_close(fd)
+            vnet = false
+            fd = actual.withUnsafeMutableBufferPointer { ipop_tap_open(name, 0, 0, $0.baseAddress) }
+        }
         if fd < 0 {
             switch -fd {
             case ENOENT, ENODEV, ENXIO: throw .noTunDevice
@@ -53,6 +73,7 @@ public final class TapDevice {
             }
         }
         self.fd = fd
+        self.vnetHeader = vnet
         self.name = actual.withUnsafeBufferPointer { buf in
             String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
@@ -69,8 +90,23 @@ public final class TapDevice {
     @inline(__always)
     @discardableResult
     public func write(_ frame: UnsafeRawBufferPointer) -> Bool {
-        ipop_write(fd, frame.baseAddress, frame.count) == frame.count
+        if vnetHeader {
+            return withUnsafeBytes(of: TapDevice.zeroHeader) { header in
+                ipop_writev2(fd, header.baseAddress, header.count, frame.baseAddress, frame.count) == header.count + frame.count
+            }
+        }
+        return ipop_write(fd, frame.baseAddress, frame.count) == frame.count
     }
+
+    /// Writes bytes that already start with a vnet header (a TAP with `vnetHeader` only).
+    @inline(__always)
+    @discardableResult
+    public func write(withVnetHeader bytes: UnsafeRawBufferPointer) -> Bool {
+        ipop_write(fd, bytes.baseAddress, bytes.count) == bytes.count
+    }
+
+    /// The virtio_net_hdr of a plain frame (no offload asked): 10 zero bytes.
+    private static let zeroHeader: (UInt64, UInt16) = (0, 0)
 
     public func close() {
         guard !closed else { return }

@@ -62,11 +62,44 @@ public final class DatagramBatch {
         ipop_batch_set(raw, Int32(i), Int32(length), endpoint.address, endpoint.port)
     }
 
+    /// Turns on UDP GRO for `socket`, received through this batch (which must then be the only
+    /// one receiving from it): coalesced datagrams are cut back into slots. Returns false if the
+    /// kernel refused (GRO stays off; nothing else changes).
+    public func enableGRO(on socket: UDPSocket) -> Bool {
+        ipop_batch_enable_gro(socket.fd, raw) == 0
+    }
+
+    /// Datagrams already received from the kernel but not yet handed out (GRO only): call
+    /// `receive` again before waiting for the socket to become readable.
+    @inline(__always)
+    public var hasPending: Bool { ipop_batch_pending(raw) != 0 }
+
     /// Receives what is waiting (up to capacity) without blocking. Returns the count.
     @inline(__always)
     public func receive(from socket: UDPSocket) -> Int {
         let n = ipop_batch_recv(socket.fd, raw)
         return n > 0 ? Int(n) : 0
+    }
+
+    /// Send counters: messages handed to the kernel (a UDP GSO run is one) and the datagrams in them.
+    public struct Stats: Equatable, Sendable {
+        public var messages: UInt64
+        public var datagrams: UInt64
+        /// GSO runs the kernel refused (they were sent again one datagram per message).
+        public var gsoRefused: UInt64
+        /// GSO was turned off after the kernel refused it (no UDP GSO on this kernel or route).
+        public var gsoDisabled: Bool
+    }
+
+    public var stats: Stats {
+        let s = ipop_batch_get_stats(raw)
+        return Stats(messages: s.messages, datagrams: s.datagrams, gsoRefused: s.gso_refused, gsoDisabled: s.gso_disabled != 0)
+    }
+
+    /// UDP GSO on `send` (default on): runs of slots to one destination with one length (the last may be
+    /// shorter) go to the kernel as one message with UDP_SEGMENT, up to 64 datagrams / 65000 bytes.
+    public var gso: Bool = true {
+        didSet { ipop_batch_set_gso(raw, gso ? 1 : 0) }
     }
 
     /// Sends slots 0..<count.

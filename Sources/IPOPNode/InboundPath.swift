@@ -9,6 +9,12 @@ import IPOPWire
 /// its source MAC on that link, and the frame goes to that overlay's TAP only (split horizon).
 extension Node {
     func drainSocket(now: ContinuousClock.Instant) {
+        // GRO: datagrams the batch still holds when we stop are handed out on the next loop turn.
+        // Coalesced TCP segments go to the TAP at the end of the turn.
+        defer {
+            socketBacklog = rx.hasPending
+            flushCoalescer()
+        }
         // Bounded: at most a few batches per wake-up so TAP readers get their turn.
         for _ in 0..<4 {
             let count = rx.receive(from: udp)
@@ -32,7 +38,7 @@ extension Node {
                             overlay.tap.write(UnsafeRawBufferPointer(frame))
                         }
                     } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
-                        overlay.tap.write(UnsafeRawBufferPointer(frame))
+                        deliver(UnsafeRawBufferPointer(frame), to: overlay)
                     }
                 case .handled:
                     engineWantsPoll = true
@@ -42,5 +48,33 @@ extension Node {
             }
             if count < rx.capacity { return }
         }
+    }
+
+    /// Writes a frame to the overlay's TAP; on a TAP with offloads, consecutive TCP segments of one
+    /// flow are first joined into one GSO write (`TCPCoalescer`). Frame order is kept.
+    @inline(__always)
+    func deliver(_ frame: UnsafeRawBufferPointer, to overlay: Overlay) {
+        guard overlay.tap.vnetHeader, Tunables.tapCoalesce else {
+            overlay.tap.write(frame)
+            return
+        }
+        if coalescer.owner != overlay.index { flushCoalescer() }
+        switch coalescer.offer(frame) {
+        case .taken:
+            coalescer.owner = overlay.index
+        case .flushFirst:
+            flushCoalescer()
+            _ = coalescer.offer(frame)   // an eligible frame always starts an empty coalescer
+            coalescer.owner = overlay.index
+        case .notEligible:
+            flushCoalescer()
+            overlay.tap.write(frame)
+        }
+    }
+
+    func flushCoalescer() {
+        guard !coalescer.isEmpty else { return }
+        let overlay = overlays[coalescer.owner]
+        overlay.tap.write(withVnetHeader: coalescer.take())
     }
 }

@@ -44,11 +44,19 @@ public final class Node {
     let rx: DatagramBatch
     let tx: DatagramBatch
     let floodScratch: UnsafeMutableRawBufferPointer
+    /// Reads of a TAP with offloads: vnet header + up to 64 KB (one TCP segment before TSO).
+    let offloadScratch: UnsafeMutableRawBufferPointer
+    /// Frames from an offload TAP that could not be segmented (unsupported GSO type, bad headers).
+    var offloadDrops: UInt64 = 0
+    /// Joins received TCP segments into one TAP write (offload TAPs).
+    let coalescer = TCPCoalescer()
     /// L3 mode: ARP replies and neighbour advertisements the router writes back into the TAP.
     let replyScratch: UnsafeMutableRawBufferPointer
     var overlays: [Overlay] = []
     var overlayOfLink: [UInt32: Overlay] = [:]
     var engineWantsPoll = true
+    /// The receive batch holds datagrams (GRO) that drainSocket left for the next turn.
+    var socketBacklog = false
     var nextEngineWake: ContinuousClock.Instant
     var nextHousekeeping: ContinuousClock.Instant
     var lastLinkState: [UInt32: String] = [:]
@@ -86,7 +94,10 @@ public final class Node {
         }
         self.rx = rx
         self.tx = tx
+        tx.gso = Tunables.udpGSO
+        if Tunables.udpGRO { _ = rx.enableGRO(on: udp) }
         floodScratch = .allocate(byteCount: Tunables.slotSize, alignment: 16)
+        offloadScratch = .allocate(byteCount: VirtioNetHeader.size + 65_550, alignment: 16)
         replyScratch = .allocate(byteCount: max(256, Router.minimumReplyCapacity), alignment: 16)
         var timers = LinkTimers.default
         timers.rekeyAfterTime = config.rekeyAfter
@@ -136,6 +147,7 @@ public final class Node {
 
     deinit {
         floodScratch.deallocate()
+        offloadScratch.deallocate()
         replyScratch.deallocate()
     }
 
@@ -153,7 +165,7 @@ public final class Node {
 
     private static func makeOverlay(index: Int, config oc: OverlayConfig, mac: [UInt8], log: Logger) throws(Failure) -> Overlay {
         let tap: TapDevice
-        do { tap = try TapDevice(name: oc.tapName) } catch { throw .tap(overlay: oc.id, error) }
+        do { tap = try TapDevice(name: oc.tapName, offload: Tunables.tapOffload) } catch { throw .tap(overlay: oc.id, error) }
         let iface = tap.interface
         do {
             try iface.setMTU(oc.mtu)
@@ -183,8 +195,9 @@ public final class Node {
             if engineWantsPoll || now >= nextEngineWake { serviceEngine(now: now) }
             if now >= nextHousekeeping { housekeeping(now: now) }
             if now >= nat.nextWake { serviceTraversal(now: now) }
+            if socketBacklog { drainSocket(now: now) }
             let wake = min(nextEngineWake, nextHousekeeping, nat.nextWake)
-            let timeout = max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
+            let timeout = socketBacklog ? 0 : max(0, Node.milliseconds(until: wake, from: ContinuousClock.now))
             poller.wait(timeoutMilliseconds: timeout) { token in
                 let now = ContinuousClock.now
                 switch token {

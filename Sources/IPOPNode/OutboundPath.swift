@@ -9,6 +9,7 @@ import IPOPWire
 /// and sent as one sendmmsg batch. Nothing here allocates, logs or locks.
 extension Node {
     func drainTap(_ overlay: Overlay, now: ContinuousClock.Instant) {
+        if overlay.tap.vnetHeader { return drainOffloadTap(overlay, now: now) }
         let header = LinkEngine.transportHeaderSize
         let maxFrame = Tunables.slotSize - LinkEngine.transportOverhead
         var used = 0
@@ -21,28 +22,67 @@ extension Node {
             let slot = tx.buffer(used)
             let payload = UnsafeMutableRawBufferPointer(rebasing: slot[header..<(header + maxFrame)])
             guard let length = overlay.tap.read(into: payload) else { break }
-            let frame = UnsafeRawBufferPointer(rebasing: payload[0..<length])
-            switch decide(overlay, frame, now: now) {
-            case .unicast(let link):
-                used += seal(PeerID(raw: link.raw), slot: used, length: length, now: now)
-            case .flood:
-                // One copy of the plaintext per extra link: sealing works in place.
-                let links = overlay.links
-                if links.count > 1 {
-                    floodScratch.baseAddress!.copyMemory(from: frame.baseAddress!, byteCount: length)
-                }
-                for (i, link) in links.enumerated() {
-                    if i > 0 {
-                        tx.buffer(used).baseAddress!.advanced(by: header)
-                            .copyMemory(from: floodScratch.baseAddress!, byteCount: length)
-                    }
-                    used += seal(link, slot: used, length: length, now: now)
-                }
-            case .drop:
+            forward(overlay, length: length, slots: &used, now: now)
+        }
+        tx.send(count: used, on: udp)
+    }
+
+    /// A TAP with offloads: one read may be a TCP segment of up to 64 KB (cut here into frames of
+    /// the TAP's MTU, each written straight into its send slot: the one copy) or a frame whose
+    /// checksum is left to us. Reads go to `offloadScratch`, behind the 10-byte vnet header.
+    private func drainOffloadTap(_ overlay: Overlay, now: ContinuousClock.Instant) {
+        let header = LinkEngine.transportHeaderSize
+        let maxFrame = Tunables.slotSize - LinkEngine.transportOverhead
+        let perFrame = max(1, overlay.links.count)
+        var used = 0
+        for _ in 0..<Tunables.tapReadBudget {
+            guard let length = overlay.tap.read(into: offloadScratch), length > VirtioNetHeader.size else { break }
+            let vnet = VirtioNetHeader(UnsafeRawBufferPointer(offloadScratch))
+            let frame = UnsafeMutableRawBufferPointer(rebasing: offloadScratch[VirtioNetHeader.size ..< length])
+            guard let plan = try? Segmentation.plan(vnet, frame: frame) else {
+                offloadDrops &+= 1
                 continue
+            }
+            for i in 0..<plan.count {
+                if used + perFrame > tx.capacity {
+                    tx.send(count: used, on: udp)
+                    used = 0
+                }
+                guard plan.length(of: i) <= maxFrame else { offloadDrops &+= 1; break }
+                let slot = tx.buffer(used)
+                let payload = UnsafeMutableRawBufferPointer(rebasing: slot[header..<(header + maxFrame)])
+                let frameLength = Segmentation.segment(plan, index: i, frame: UnsafeRawBufferPointer(frame), into: payload)
+                forward(overlay, length: frameLength, slots: &used, now: now)
             }
         }
         tx.send(count: used, on: udp)
+    }
+
+    /// The frame in slot `used` (behind the link header) goes where the switch says: sealed in
+    /// place for one link, or copied to one slot per link for a flood. Advances `used`.
+    @inline(__always)
+    private func forward(_ overlay: Overlay, length: Int, slots used: inout Int, now: ContinuousClock.Instant) {
+        let header = LinkEngine.transportHeaderSize
+        let frame = UnsafeRawBufferPointer(start: tx.buffer(used).baseAddress! + header, count: length)
+        switch decide(overlay, frame, now: now) {
+        case .unicast(let link):
+            used += seal(PeerID(raw: link.raw), slot: used, length: length, now: now)
+        case .flood:
+            // One copy of the plaintext per extra link: sealing works in place.
+            let links = overlay.links
+            if links.count > 1 {
+                floodScratch.baseAddress!.copyMemory(from: frame.baseAddress!, byteCount: length)
+            }
+            for (i, link) in links.enumerated() {
+                if i > 0 {
+                    tx.buffer(used).baseAddress!.advanced(by: header)
+                        .copyMemory(from: floodScratch.baseAddress!, byteCount: length)
+                }
+                used += seal(link, slot: used, length: length, now: now)
+            }
+        case .drop:
+            break
+        }
     }
 
     /// The forwarding decision of the overlay's switch, or of its router (which answers ARP and

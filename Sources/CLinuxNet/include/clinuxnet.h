@@ -18,6 +18,11 @@
 // -EBUSY: the name belongs to a TAP another process holds; -EINVAL: the name is a
 // non-TAP interface; -ENOENT: no /dev/net/tun; -EPERM: not root / no CAP_NET_ADMIN.
 int ipop_tap_open(const char *name, int multi_queue, int vnet_hdr, char *actual);
+// On a TAP opened with vnet_hdr: announce (1) or withdraw (0) that we take unchecksummed frames
+// and TCP segments up to 64 KB (TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN). Returns 0 or -errno.
+int ipop_tap_set_offload(int fd, int csum_tso);
+// One writev of two pieces (vnet header + frame). Returns bytes written or -errno.
+long ipop_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
 // ---- interface configuration (ioctl on an AF_INET control socket) ----------------------
 int ipop_if_index(const char *name);                 // ifindex or -ENODEV
@@ -58,8 +63,26 @@ uint16_t ipop_batch_port(const ipop_batch *b, int i);
 void ipop_batch_set(ipop_batch *b, int i, int length, uint32_t addr, uint16_t port);
 // Receives up to capacity datagrams without blocking. Returns count (0 if none) or -errno.
 int ipop_batch_recv(int fd, ipop_batch *b);
-// Sends slots [0, count). Returns how many were sent or -errno.
+// Turns on UDP GRO (Linux 5.0+) for socket fd, received through this batch only: the kernel may
+// then hand over several datagrams of one flow as one message (e.g. a peer's GSO run), which
+// ipop_batch_recv cuts back into datagrams (one copy each into the slots). Segments that do not
+// fit stay pending: while ipop_batch_pending is true, call ipop_batch_recv again without waiting
+// for the socket to become readable. Returns 0 or -errno (then GRO stays off).
+int ipop_batch_enable_gro(int fd, ipop_batch *b);
+int ipop_batch_pending(const ipop_batch *b);
+// Sends slots [0, count). Returns how many were sent or -errno. Runs of slots to one
+// destination with one length (the last may be shorter) go out as one UDP GSO message
+// (UDP_SEGMENT) unless GSO is off; a kernel that refuses GSO turns it off for this batch.
 int ipop_batch_send(int fd, ipop_batch *b, int count);
+// UDP GSO on sends: on (1) by default.
+void ipop_batch_set_gso(ipop_batch *b, int on);
+typedef struct {
+    uint64_t messages;      // messages handed to the kernel (a GSO run is one)
+    uint64_t datagrams;     // datagrams they carried
+    uint64_t gso_refused;   // GSO runs the kernel refused (sent again without GSO)
+    int gso_disabled;       // 1 once GSO was turned off after refusals
+} ipop_batch_stats;
+ipop_batch_stats ipop_batch_get_stats(const ipop_batch *b);
 
 // ---- event loop plumbing ------------------------------------------------------------------
 int ipop_epoll_create(void);
