@@ -113,8 +113,8 @@ extension Node {
         if a.ignoredInterfaces != b.ignoredInterfaces { keys.append("ignored_interfaces") }
         if a.traversal != b.traversal { keys.append("stun/turn") }
         if a.metricsListen != b.metricsListen { keys.append("metrics_listen") }
-        if (a.xmpp == nil) != (b.xmpp == nil) || a.xmpp.map({ "\($0.client)" }) != b.xmpp.map({ "\($0.client)" })
-            || a.xmpp?.maxLinks != b.xmpp?.maxLinks || a.xmpp?.peerTimeout != b.xmpp?.peerTimeout {
+        if a.xmpp?.client != b.xmpp?.client || a.xmpp?.maxLinks != b.xmpp?.maxLinks
+            || a.xmpp?.peerTimeout != b.xmpp?.peerTimeout {
             keys.append("xmpp")
         }
         if a.overlays.map(\.id) != b.overlays.map(\.id) { keys.append("overlays (added, removed or reordered)") }
