@@ -39,6 +39,8 @@ struct DiscoveredPeer {
     var address: String?
     /// L3 mode: the overlay addresses it announced and we installed as its routes.
     var announced: OverlayAddresses?
+    /// L3 mode: we said once that it announces no address.
+    var warnedNoAddress = false
     var online = true
     var offlineSince: ContinuousClock.Instant?
     var nextOffer: ContinuousClock.Instant
@@ -146,21 +148,23 @@ extension Node {
     /// each node's virtual IP the same way). A changed announcement replaces them; an address another
     /// peer holds is refused and logged by the router, and the old routes stay.
     private func installAnnouncedRoutes(_ d: inout DiscoveredPeer, _ announced: OverlayAddresses?, _ overlay: Overlay) {
-        guard announced != d.announced else { return }
         guard let text = announced?.ip4, let ip4 = IPv4Address(text) else {
-            if d.announced == nil {
+            if !d.warnedNoAddress {
                 log.warning("overlay \(overlay.config.id): \(d.name) announces no IPv4 overlay address (is the overlay in switchmode there?); its packets are refused")
+                d.warnedNoAddress = true
             }
-            d.announced = announced
             return
         }
+        guard announced != d.announced else { return }
         var ip6: IPv6Address?
         if let t = announced?.ip6 {
             ip6 = IPv6Address(t)
             if ip6 == nil { log.warning("overlay \(overlay.config.id): \(d.name) announced an invalid IPv6 address \"\(t.prefix(64))\"; ignored") }
         }
-        d.announced = announced
+        // Recorded only once installed: a refused announcement is tried again when the peer
+        // announces again (after the holder of the address left, say).
         if overlay.addRoutes(d.link, ip4: ip4.rawValue, ip6: ip6, subnets: [], log: log) {
+            d.announced = announced
             log.info("overlay \(overlay.config.id): \(d.name) holds \(text)\(ip6.map { " and \($0)" } ?? "") (announced)")
         }
     }

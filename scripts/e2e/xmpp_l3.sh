@@ -21,6 +21,8 @@
 # 2. vm4 joins announcing 10.10.0.2, which vm2 holds: vm1 refuses it (its log names vm2 as the
 #    holder), 10.10.0.2 still reaches vm2, and vm4's own IPv6 address (unique) is not routed either
 #    (nothing of a refused announcement is installed).
+# 3. vm5 joins the room with overlay "l3" in switchmode (no addresses in its presence): vm1 warns
+#    once that vm5 announces no overlay address, however often vm5's presence comes.
 
 source "$(dirname "$0")/lib.sh"
 resolve_ipop_bin
@@ -34,10 +36,10 @@ phase_begin "setup (namespaces, prosody, accounts)"
 make_underlay_switch ul
 make_vm server
 attach_vm_to_switch ul server 10.200.0.100
-for i in 1 2 3 4; do make_vm "vm$i"; attach_vm_to_switch ul "vm$i" "10.200.0.$i"; done
+for i in 1 2 3 4 5; do make_vm "vm$i"; attach_vm_to_switch ul "vm$i" "10.200.0.$i"; done
 xmpp_server_start server 10.200.0.100 5222
-for i in 1 2 3 4; do xmpp_register "node$i" "node$i-pw"; done
-gen_keys vm1 vm2 vm3 vm4
+for i in 1 2 3 4 5; do xmpp_register "node$i" "node$i-pw"; done
+gen_keys vm1 vm2 vm3 vm4 vm5
 for i in 1 2 3 4; do
     addr=$i
     [[ $i == 4 ]] && addr=2   # the impostor claims vm2's IPv4 address
@@ -46,6 +48,9 @@ for i in 1 2 3 4; do
         "o['ip4_mask'] = 24" "o['ip6'] = 'fd00:10::$i'" "o['ip6_prefix_len'] = 64"
     xmpp_node_config "vm$i" "node$i" "node$i-pw" "$ROOM"
 done
+
+write_node_config vm5 vm5 5800 "id=$OV tap=ipop ip4=10.10.0.5/24"   # switchmode: announces no address
+xmpp_node_config vm5 node5 node5-pw "$ROOM"
 phase_end
 
 phase_begin "1 three L3 nodes, addresses from presence"
@@ -87,4 +92,17 @@ fi
 assert_eq "$(route_of vm1 10.10.0.2)" vm2 "vm1 still routes 10.10.0.2 to vm2"
 assert_eq "$(route_of vm1 fd00:10::4)" none "vm1 routes nothing to vm4 (its whole announcement refused)"
 assert_no_loss vm1 10.10.0.2 10
+phase_end
+
+phase_begin "3 a node without an address in the L3 overlay"
+NOADDR='overlay l3: vm5 announces no IPv4 overlay address'
+start_node vm5
+wait_node_ready vm5
+if wait_log_count vm1 "$NOADDR" 1 30; then
+    pass "vm1 warns: $(grep -oE "$NOADDR.*" "${NODE_LOG[vm1]}" | sed -n '1p')"
+else
+    fail "vm1 did not warn about vm5's missing address within 30 s"
+fi
+sleep 3
+assert_eq "$(log_count vm1 "$NOADDR")" 1 "vm1 warned once, not per presence"
 phase_end
