@@ -30,16 +30,7 @@ extension Node {
                 }
                 switch engine.receive(datagram: datagram, length: length, from: source, now: now) {
                 case .frame(let peer, let offset, let length):
-                    guard let overlay = overlayOfLink[peer.raw] else { continue }
-                    let frame = UnsafeMutableRawBufferPointer(rebasing: datagram[offset..<(offset + length)])
-                    if overlay.router != nil {
-                        // L3: the router checks the source address belongs to that link and rewrites the MACs.
-                        if case .deliverToTap = overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: length, now: now) {
-                            overlay.tap.write(UnsafeRawBufferPointer(frame))
-                        }
-                    } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
-                        deliver(UnsafeRawBufferPointer(frame), to: overlay)
-                    }
+                    fromLink(peer, frame: UnsafeMutableRawBufferPointer(rebasing: datagram[offset..<(offset + length)]), now: now)
                 case .handled:
                     engineWantsPoll = true
                 case .dropped:
@@ -47,6 +38,20 @@ extension Node {
                 }
             }
             if count < rx.capacity { return }
+        }
+    }
+
+    /// A decrypted frame from a link: the overlay's switch (or, in L3 mode, its router, which checks
+    /// the source address belongs to that link and rewrites the MACs) decides whether the TAP gets it.
+    @inline(__always)
+    func fromLink(_ peer: PeerID, frame: UnsafeMutableRawBufferPointer, now: ContinuousClock.Instant) {
+        guard let overlay = overlayOfLink[peer.raw] else { return }
+        if overlay.router != nil {
+            if case .deliverToTap = overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: frame.count, now: now) {
+                overlay.tap.write(UnsafeRawBufferPointer(frame))
+            }
+        } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
+            deliver(UnsafeRawBufferPointer(frame), to: overlay)
         }
     }
 

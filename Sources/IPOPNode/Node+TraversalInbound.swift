@@ -122,15 +122,8 @@ extension Node {
         payload.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: payload.count) }
         switch engine.receive(datagram: buffer, length: payload.count, from: peer, now: now) {
         case .frame(let link, let offset, let length):
-            guard let overlay = overlayOfLink[link.raw] else { return }
-            let frame = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + length)])
-            if overlay.router != nil {
-                if case .deliverToTap = overlay.router!.fromLink(LinkID(link.raw), frame: frame, length: length, now: now) {
-                    overlay.tap.write(UnsafeRawBufferPointer(frame))
-                }
-            } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(link.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
-                overlay.tap.write(UnsafeRawBufferPointer(frame))
-            }
+            fromLink(link, frame: UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + length)]), now: now)
+            flushCoalescer()   // outside drainSocket, whose end would flush it
         case .handled:
             engineWantsPoll = true
         case .dropped:

@@ -21,29 +21,23 @@ public enum Tunables {
     /// kernel (UDP_SEGMENT), which cuts it into datagrams as late as it can; the batch falls back
     /// by itself where the kernel or route refuses. `IPOP_UDP_GSO=0` in the environment turns it
     /// off (for A/B benchmarks).
-    public static let udpGSO: Bool = {
-        guard let value = getenv("IPOP_UDP_GSO") else { return true }
-        return String(cString: value) != "0"
-    }()
+    public static let udpGSO: Bool = switchedOn("IPOP_UDP_GSO")
     /// UDP GRO on the socket: the kernel hands over a peer's GSO run (or datagrams it coalesced)
     /// as one message, which the receive batch cuts back into datagrams. `IPOP_UDP_GRO=0` turns it off.
-    public static let udpGRO: Bool = {
-        guard let value = getenv("IPOP_UDP_GRO") else { return true }
-        return String(cString: value) != "0"
-    }()
+    public static let udpGRO: Bool = switchedOn("IPOP_UDP_GRO")
     /// TAP offloads (IFF_VNET_HDR + TUNSETOFFLOAD CSUM|TSO4|TSO6): the kernel hands over TCP
     /// segments up to 64 KB, which the node cuts into MTU-sized frames itself (one TAP read
     /// instead of ~45). `IPOP_TAP_OFFLOAD=0` turns it off.
-    public static let tapOffload: Bool = {
-        guard let value = getenv("IPOP_TAP_OFFLOAD") else { return true }
-        return String(cString: value) != "0"
-    }()
+    public static let tapOffload: Bool = switchedOn("IPOP_TAP_OFFLOAD")
     /// On a TAP with offloads, join received TCP segments of one flow into one GSO write
     /// (`TCPCoalescer`). `IPOP_TAP_COALESCE=0` turns it off.
-    public static let tapCoalesce: Bool = {
-        guard let value = getenv("IPOP_TAP_COALESCE") else { return true }
+    public static let tapCoalesce: Bool = switchedOn("IPOP_TAP_COALESCE")
+
+    /// A data-path feature is on unless the environment sets its switch to "0".
+    private static func switchedOn(_ variable: String) -> Bool {
+        guard let value = getenv(variable) else { return true }
         return String(cString: value) != "0"
-    }()
+    }
 }
 
 /// NAT traversal timing (Node+Traversal.swift), each with its reason.
