@@ -25,9 +25,11 @@ let package = Package(
         .target(name: "IPOPWire"),
         // Pure: MAC learning table and the L2 forwarding decision.
         .target(name: "IPOPSwitch", dependencies: ["IPOPWire"]),
+        // C shim: in-place ChaCha20-Poly1305 from the BoringSSL swift-crypto links in (no allocation per frame).
+        .target(name: "CTransportAEAD", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Pure: Noise IK handshake, transport sessions, replay window, link timers.
         .target(name: "IPOPLink", dependencies: [
-            "IPOPWire",
+            "IPOPWire", "CTransportAEAD",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Pure: STUN/TURN codecs (RFC 8489/8656), candidates, connectivity checks, TURN client state.

@@ -168,9 +168,8 @@ public final class LinkEngine {
         }
         guard keypair.createdAt.duration(to: now) < timers.rejectAfterTime else { return drop(.stale, peer: peer) }
         guard keypair.replay.mayAccept(header.counter) else { return drop(.replay, peer: peer) }
-        // The header is decoded: its last 12 bytes become the nonce in front of the ciphertext.
-        let body = UnsafeMutableRawBufferPointer(rebasing: packet[(Self.transportHeaderSize - TransportCipher.nonceSize)...])
-        guard let length = try? keypair.receiver.open(counter: header.counter, afterNonceRoom: body) else {
+        let body = UnsafeMutableRawBufferPointer(rebasing: packet[Self.transportHeaderSize...])
+        guard let length = try? keypair.receiver.open(counter: header.counter, buffer: body) else {
             return drop(.authFailure, peer: peer)
         }
         guard keypair.replay.accept(header.counter) else { return drop(.replay, peer: peer) }
