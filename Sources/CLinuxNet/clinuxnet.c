@@ -334,8 +334,13 @@ int ipop_batch_pending(const ipop_batch *b) { return b->gro && b->gro_next < b->
 // GRO receive: hands out pending segments first, then receives more while slots are free.
 static int batch_recv_gro(int fd, ipop_batch *b) {
     int filled = 0;
+    // A recvmmsg that returned fewer messages than asked emptied the socket: asking again in the
+    // same batch would only cost a syscall that says EAGAIN (epoll is level-triggered, so anything
+    // that arrives meanwhile wakes the loop again).
+    int emptied = 0;
     while (filled < b->count) {
         if (b->gro_next >= b->gro_received) {
+            if (emptied) return filled;
             size_t cspace = CMSG_SPACE(sizeof(int));
             for (int m = 0; m < b->gro_count; m++) {
                 b->gro_iov[m].iov_base = b->gro_storage + (size_t)m * IPOP_GRO_BUFFER;
@@ -356,6 +361,7 @@ static int batch_recv_gro(int fd, ipop_batch *b) {
                 return (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
             }
             b->gro_received = n;
+            emptied = n < b->gro_count;
             b->gro_next = 0;
             b->gro_offset = 0;
         }

@@ -62,9 +62,9 @@ def udp_result(d):
             return None
 
 
-def ping_result(d):
+def ping_result(d, name="ping.txt"):
     """(avg ms, p50 ms, loss %) from ping's per-reply lines."""
-    text = read(f"{d}/ping.txt")
+    text = read(f"{d}/{name}")
     times = [float(t) for t in re.findall(r"time=([0-9.]+) ms", text)]
     m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
     loss = 100.0 * (1 - int(m.group(2)) / int(m.group(1))) if m and int(m.group(1)) else None
@@ -97,6 +97,7 @@ def main():
             "tcp": statistics.median([r[0] for r in runs]) if runs else None,
             "udp": udp_result(d),
             "ping": ping_result(d),
+            "ping_warm": ping_result(d, "ping-warm.txt"),
             "load": read(f"{d}/load", "?"),
         }
         pids = read(f"{d}/pids").split()
@@ -117,9 +118,9 @@ def main():
     print(read(f"{res}/header"))
     print()
     w = max([len(p["label"]) for p in paths.values()] + [4])
-    head = f'| {"path":<{w}} | TCP Mbit/s | UDP kpps @1200B (loss) | ping RTT ms avg / p50 |'
+    head = f'| {"path":<{w}} | TCP Mbit/s | UDP kpps @1200B (loss) | ping RTT ms avg / p50 | warm p50 |'
     print(head)
-    print("|" + "-" * (w + 2) + "|-----------:|-----------------------:|----------------------:|")
+    print("|" + "-" * (w + 2) + "|-----------:|-----------------------:|----------------------:|---------:|")
     for name in order:
         p = paths[name]
         udp = p["udp"]
@@ -128,7 +129,9 @@ def main():
         ping_s = f"{ping[0]:.3f} / {ping[1]:.3f}" if ping else "n/a"
         if ping and ping[2]:
             ping_s += f" ({ping[2]:.0f}% lost)"
-        print(f'| {p["label"]:<{w}} | {fmt(p["tcp"], ".0f"):>10} | {udp_s:>22} | {ping_s:>21} |')
+        warm = p["ping_warm"]
+        warm_s = f"{warm[1]:.3f}" if warm else "n/a"
+        print(f'| {p["label"]:<{w}} | {fmt(p["tcp"], ".0f"):>10} | {udp_s:>22} | {ping_s:>21} | {warm_s:>8} |')
     print()
 
     raw = paths.get("raw")
@@ -137,15 +140,16 @@ def main():
     def ratio(a, b):
         return f"{a / b:.3f}" if a is not None and b else "n/a"
 
-    def rtt_added(p, i):
-        return f"+{p['ping'][i] - raw['ping'][i]:.3f} ms" if p and raw and p["ping"] and raw["ping"] else "n/a"
+    def rtt_added(p, i, key="ping"):
+        return f"+{p[key][i] - raw[key][i]:.3f} ms" if p and raw and p[key] and raw[key] else "n/a"
 
     for m in mtus:
         ip, tc = paths.get(f"ipop-{m}"), paths.get(f"tinc-{m}")
         print(f"MTU {m}: TCP ipop/raw = {ratio(ip and ip['tcp'], raw and raw['tcp'])}, "
               f"ipop/tinc = {ratio(ip and ip['tcp'], tc and tc['tcp'])}; "
               f"RTT added over raw (avg / p50): ipop {rtt_added(ip, 0)} / {rtt_added(ip, 1)}, "
-              f"tinc {rtt_added(tc, 0)} / {rtt_added(tc, 1)}")
+              f"tinc {rtt_added(tc, 0)} / {rtt_added(tc, 1)}; "
+              f"warm (1 ms apart, p50): ipop {rtt_added(ip, 1, 'ping_warm')}, tinc {rtt_added(tc, 1, 'ping_warm')}")
     print()
     for name in order:
         p = paths[name]
