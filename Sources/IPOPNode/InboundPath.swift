@@ -46,6 +46,7 @@ extension Node {
     @inline(__always)
     func fromLink(_ peer: PeerID, frame: UnsafeMutableRawBufferPointer, now: ContinuousClock.Instant) {
         guard let overlay = overlayOfLink[peer.raw] else { return }
+        overlay.clampMSS(frame)
         if overlay.router != nil {
             if case .deliverToTap = overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: frame.count, now: now) {
                 overlay.tap.write(UnsafeRawBufferPointer(frame))

@@ -136,6 +136,7 @@ extension Node {
         check(a.privateKey?.rawRepresentation != b.privateKey?.rawRepresentation, "private_key")
         check(a.macAging != b.macAging, "mac_aging_s")
         check(a.macTableSize != b.macTableSize, "mac_table_size")
+        check(a.clampMSS != b.clampMSS, "clamp_mss")
         return keys
     }
 }

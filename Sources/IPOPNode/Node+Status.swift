@@ -31,7 +31,9 @@ extension Node {
             overlaysOut.append(StatusReport.OverlayStatus(
                 id: overlay.config.id, mode: overlay.modeName, tap: overlay.tap.name, mtu: overlay.config.mtu,
                 links: links, mac_table: macs,
-                counters: overlay.router?.counters.dictionary ?? overlay.fabric.counters.dictionary, routes: routes))
+                counters: (overlay.router?.counters.dictionary ?? overlay.fabric.counters.dictionary)
+                    .merging(["mssClamped": overlay.mssClamped]) { a, _ in a },
+                routes: routes))
         }
         return StatusReport(node: config.nodeName, listen_port: Int(udp.port),
                             uptime_s: Int(startedAt.duration(to: now).components.seconds),

@@ -63,8 +63,9 @@ extension Node {
     @inline(__always)
     private func forward(_ overlay: Overlay, length: Int, slots used: inout Int, now: ContinuousClock.Instant) {
         let header = LinkEngine.transportHeaderSize
-        let frame = UnsafeRawBufferPointer(start: tx.buffer(used).baseAddress! + header, count: length)
-        switch decide(overlay, frame, now: now) {
+        let frame = UnsafeMutableRawBufferPointer(start: tx.buffer(used).baseAddress! + header, count: length)
+        overlay.clampMSS(frame)
+        switch decide(overlay, UnsafeRawBufferPointer(frame), now: now) {
         case .unicast(let link):
             used += seal(PeerID(raw: link.raw), slot: used, length: length, now: now)
         case .flood:

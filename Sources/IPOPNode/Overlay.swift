@@ -17,6 +17,10 @@ final class Overlay {
     /// Links of this overlay, in config order. Flooding walks this array.
     private(set) var links: [PeerID] = []
     private var names: [UInt32: String] = [:]
+    /// The MTU TCP SYNs are clamped to (`clamp_mss`), or nil when clamping is off.
+    let clampMSSToMTU: Int?
+    /// TCP SYNs whose MSS option was lowered (both directions).
+    var mssClamped: UInt64 = 0
     /// Frames dropped as larger than the MTU, as of the last warning about them.
     private var tooBigWarned: UInt64 = 0
     private var tooBigWarnedAt: ContinuousClock.Instant?
@@ -25,6 +29,7 @@ final class Overlay {
         self.index = index
         self.config = config
         self.tap = tap
+        clampMSSToMTU = config.clampMSS ? config.mtu : nil
         self.fabric = Switch(config: SwitchConfig(mtu: config.mtu, agingTime: config.macAging,
                                                   maxEntries: config.macTableSize))
         if !config.switchmode, let ip4 = config.ip4 {
@@ -71,6 +76,12 @@ final class Overlay {
     }
 
     func name(of link: LinkID) -> String { names[link.raw] ?? "link\(link.raw)" }
+
+    /// TCP MSS clamping on a frame crossing the overlay, either way (see `OverlayConfig.clampMSS`).
+    @inline(__always)
+    func clampMSS(_ frame: UnsafeMutableRawBufferPointer) {
+        if let mtu = clampMSSToMTU, TCPMSSClamp.clamp(frame, mtu: mtu) { mssClamped &+= 1 }
+    }
 
     /// Frames dropped so far for being larger than the overlay MTU allows.
     var droppedTooBig: UInt64 { router?.counters.dropTooBig ?? fabric.counters.dropTooBig }

@@ -21,6 +21,10 @@ public struct OverlayConfig: Sendable {
     public var macAging: Duration
     public var macTableSize: Int
     public var peers: [PeerConfig]
+    /// Lower the MSS option of TCP SYNs crossing the overlay to what its MTU carries (tinc's
+    /// ClampMSS): hosts with a larger MTU than the overlay (containers at 1500 on a bridge with the
+    /// TAP) then never send TCP segments the overlay would drop. Config `clamp_mss`, default 1.
+    public var clampMSS: Bool = true
 
     public static let mtuRange = 576...9000
     public static let defaultTapName = "ipop"
@@ -29,7 +33,7 @@ public struct OverlayConfig: Sendable {
 
     static let knownKeys = ["id", "switchmode", "tap_name", "mtu", "mac", "ip4", "ip4_mask", "ip6", "ip6_prefix_len",
                             "bridge", "psk",
-                            "private_key", "private_key_file", "mac_aging_s", "mac_table_size", "peers"]
+                            "private_key", "private_key_file", "mac_aging_s", "mac_table_size", "peers", "clamp_mss"]
 
     static func parse(_ value: JSONValue, path: String, baseDirectory: String) throws(ConfigError) -> OverlayConfig {
         var r = try ConfigReader(value, path: path)
@@ -84,6 +88,7 @@ public struct OverlayConfig: Sendable {
         let privateKey = try Config.readPrivateKey(&r, baseDirectory: baseDirectory, required: false)
         let aging = try r.int("mac_aging_s", in: 10...86400) ?? 300
         let tableSize = try r.int("mac_table_size", in: 16...1_000_000) ?? 8192
+        let clampMSS = (try r.int("clamp_mss", in: 0...1) ?? 1) == 1
         var peers: [PeerConfig] = []
         for (i, p) in (try r.array("peers") ?? []).enumerated() {
             peers.append(try PeerConfig.parse(p, path: r.keyPath("peers") + "[\(i)]", l3: !switchmode))
@@ -103,7 +108,7 @@ public struct OverlayConfig: Sendable {
         try r.rejectUnknownKeys(known: knownKeys)
         return OverlayConfig(id: id, switchmode: switchmode, tapName: tapName, mtu: mtu, mac: mac, ip4: ip4,
                              ip4Mask: ip4Mask, ip6: ip6, ip6PrefixLength: ip6PrefixLength, bridge: bridge, psk: psk, privateKey: privateKey,
-                             macAging: .seconds(aging), macTableSize: tableSize, peers: peers)
+                             macAging: .seconds(aging), macTableSize: tableSize, peers: peers, clampMSS: clampMSS)
     }
 }
 

@@ -33,6 +33,7 @@ import Testing
         #expect(c.overlays[0].mtu == 1280)
         #expect(c.overlays[0].macAging == .seconds(300))
         #expect(c.overlays[0].macTableSize == 8192)
+        #expect(c.overlays[0].clampMSS)
         #expect(c.overlays[0].peers[0].endpoint?.description == "10.200.0.2:5800")
     }
 
@@ -41,6 +42,7 @@ import Testing
         #expect(c.overlays[0].bridge == "lxcbr0")
         #expect(c.overlays[0].ip4 == 0x0A00_0301)
         #expect(c.overlays[0].mtu == 1400)
+        #expect(try !Config.parse(Data(config(#", "clamp_mss": 0"#).utf8)).overlays[0].clampMSS)
     }
 
     @Test(arguments: [
@@ -54,6 +56,7 @@ import Testing
         (#", "mac": "01:00:5e:00:00:01""#, "config: overlays[0].mac: 01:00:5e:00:00:01 is a multicast address"),
         (#", "mac": "zz""#, "config: overlays[0].mac: \"zz\" is not a MAC address"),
         (#", "psk": "short""#, "config: overlays[0].psk: is not a base64 32-byte key"),
+        (#", "clamp_mss": 2"#, "config: overlays[0].clamp_mss: 2 is not in 0...1"),
     ])
     func overlayErrorsNameTheirKey(fragment: String, expected: String) {
         let message = error(config(fragment))

@@ -190,12 +190,12 @@ make_bridge() {
     ip -n "$(ns "$vm")" link set "$br" up
 }
 
-# make_container VM NAME IP [BRIDGE]: a "container" namespace whose eth0 (MTU 1280, IP/24) is a veth
-# whose other end "v-NAME" is a port of the VM's bridge.
+# make_container VM NAME IP [BRIDGE] [MTU]: a "container" namespace whose eth0 (MTU 1280 unless given,
+# IP/24) is a veth whose other end "v-NAME" is a port of the VM's bridge.
 make_container() {
-    local vm=$1 c=$2 ip=$3 br=${4:-lxcbr0}
+    local vm=$1 c=$2 ip=$3 br=${4:-lxcbr0} mtu=${5:-1280}
     make_netns "$c"
-    ip link add "v-$c" netns "$(ns "$vm")" mtu 1280 type veth peer name eth0 netns "$(ns "$c")" mtu 1280
+    ip link add "v-$c" netns "$(ns "$vm")" mtu "$mtu" type veth peer name eth0 netns "$(ns "$c")" mtu "$mtu"
     ip -n "$(ns "$vm")" link set "v-$c" master "$br" up
     ip -n "$(ns "$c")" addr add "$ip/24" dev eth0
     ip -n "$(ns "$c")" link set eth0 up
@@ -232,7 +232,7 @@ gen_keys() {
 # write_node_config NODE VM PORT OVERLAY_SPEC...
 #   OVERLAY_SPEC: space-separated key=value pairs, e.g.
 #     "id=lab tap=ipop mtu=1280 ip4=10.0.4.1/24 bridge=lxcbr0 peers=vm2@10.200.0.2:5800,vm3@10.200.0.3:5800"
-#   (ip4, bridge, mtu optional; peer public keys come from gen_keys.)
+#   (ip4, bridge, mtu, clamp_mss optional; peer public keys come from gen_keys.)
 write_node_config() {
     local node=$1 vm=$2 port=$3; shift 3
     E2E_NODES+=("$node")
@@ -254,6 +254,8 @@ for spec in specs:
         o["ip4"], o["ip4_mask"] = addr, int(mask)
     if "bridge" in kv:
         o["bridge"] = kv["bridge"]
+    if "clamp_mss" in kv:
+        o["clamp_mss"] = int(kv["clamp_mss"])
     o["peers"] = []
     for p in filter(None, kv.get("peers", "").split(",")):
         name, endpoint = p.split("@")
