@@ -48,11 +48,17 @@ extension Node {
         guard let overlay = overlayOfLink[peer.raw] else { return }
         overlay.clampMSS(frame)
         if overlay.router != nil {
-            if case .deliverToTap = overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: frame.count, now: now) {
-                overlay.tap.write(UnsafeRawBufferPointer(frame))
+            switch overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: frame.count, now: now) {
+            case .deliverToTap: overlay.tap.write(UnsafeRawBufferPointer(frame))
+            case .drop(.tooBig): answerTooBigOverLink(UnsafeRawBufferPointer(frame), overlay: overlay, link: peer, now: now)
+            case .drop: break
             }
-        } else if case .deliverToTap = overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
-            deliver(UnsafeRawBufferPointer(frame), to: overlay)
+        } else {
+            switch overlay.fabric.fromLink(LinkID(peer.raw), frame: UnsafeRawBufferPointer(frame), now: now) {
+            case .deliverToTap: deliver(UnsafeRawBufferPointer(frame), to: overlay)
+            case .drop(.tooBig): answerTooBigOverLink(UnsafeRawBufferPointer(frame), overlay: overlay, link: peer, now: now)
+            case .drop: break
+            }
         }
     }
 

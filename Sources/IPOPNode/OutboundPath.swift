@@ -81,6 +81,8 @@ extension Node {
                 }
                 used += seal(link, slot: used, length: length, now: now)
             }
+        case .drop(.tooBig):
+            answerTooBigIntoTap(UnsafeRawBufferPointer(frame), overlay: overlay, now: now)
         case .drop:
             break
         }
@@ -97,14 +99,14 @@ extension Node {
             return .drop(.localDestination)
         case .unicast(let link): return .unicast(link)
         case .flood: return .flood
-        case .drop: return .drop(.malformed)
+        case .drop(let reason): return .drop(reason == .tooBig ? .tooBig : .malformed)
         }
     }
 
     /// Seals the frame in slot `slot` for `peer`. Returns 1 if the slot is ready to send, 0 if not
     /// (no session yet: the engine keeps the frame in a small per-peer queue and starts a handshake).
     @inline(__always)
-    private func seal(_ peer: PeerID, slot: Int, length: Int, now: ContinuousClock.Instant) -> Int {
+    func seal(_ peer: PeerID, slot: Int, length: Int, now: ContinuousClock.Instant) -> Int {
         switch engine.seal(peer: peer, buffer: tx.buffer(slot), payloadLength: length, now: now) {
         case .send(let sealedLength, let endpoint):
             // Relayed link: ChannelData to our TURN server (Node+Traversal.swift).

@@ -21,6 +21,10 @@ final class Overlay {
     let clampMSSToMTU: Int?
     /// TCP SYNs whose MSS option was lowered (both directions).
     var mssClamped: UInt64 = 0
+    /// ICMP "too big" answers sent (Node+TooBig.swift), and the rate limit's current second.
+    var tooBigAnswered: UInt64 = 0
+    private var tooBigSecondStart: ContinuousClock.Instant?
+    private var tooBigAnswersThisSecond = 0
     /// Frames dropped as larger than the MTU, as of the last warning about them.
     private var tooBigWarned: UInt64 = 0
     private var tooBigWarnedAt: ContinuousClock.Instant?
@@ -76,6 +80,18 @@ final class Overlay {
     }
 
     func name(of link: LinkID) -> String { names[link.raw] ?? "link\(link.raw)" }
+
+    /// At most `Tunables.tooBigAnswersPerSecond` ICMP "too big" answers per second.
+    func mayAnswerTooBig(now: ContinuousClock.Instant) -> Bool {
+        if let start = tooBigSecondStart, start.duration(to: now) < .seconds(1) {
+            guard tooBigAnswersThisSecond < Tunables.tooBigAnswersPerSecond else { return false }
+            tooBigAnswersThisSecond += 1
+            return true
+        }
+        tooBigSecondStart = now
+        tooBigAnswersThisSecond = 1
+        return true
+    }
 
     /// TCP MSS clamping on a frame crossing the overlay, either way (see `OverlayConfig.clampMSS`).
     @inline(__always)
