@@ -43,13 +43,14 @@ extension Node {
 
     /// A decrypted frame from a link: the overlay's switch (or, in L3 mode, its router, which checks
     /// the source address belongs to that link and rewrites the MACs) decides whether the TAP gets it.
+    /// Either way the frame reaches the TAP through `deliver` (TCP segments coalesced).
     @inline(__always)
     func fromLink(_ peer: PeerID, frame: UnsafeMutableRawBufferPointer, now: ContinuousClock.Instant) {
         guard let overlay = overlayOfLink[peer.raw] else { return }
         overlay.clampMSS(frame)
         if overlay.router != nil {
             switch overlay.router!.fromLink(LinkID(peer.raw), frame: frame, length: frame.count, now: now) {
-            case .deliverToTap: overlay.tap.write(UnsafeRawBufferPointer(frame))
+            case .deliverToTap: deliver(UnsafeRawBufferPointer(frame), to: overlay)
             case .drop(.tooBig): answerTooBigOverLink(UnsafeRawBufferPointer(frame), overlay: overlay, link: peer, now: now)
             case .drop: break
             }

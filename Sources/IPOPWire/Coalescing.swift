@@ -1,11 +1,12 @@
 /// Receive-side coalescing for a vnet-header TAP (the inverse of `Segmentation`): consecutive
-/// IPv4 TCP segments of one flow, as a peer's TSO cut them, are joined into one super-frame
+/// IPv4 or IPv6 TCP segments of one flow, as a peer's TSO cut them, are joined into one super-frame
 /// written to the TAP with a GSO vnet header, so the kernel takes ~45 frames in one write and
 /// hands them up as one packet (like NIC GRO).
 ///
-/// A frame joins the pending super-frame when it is IPv4 without options or fragmentation,
-/// TCP with only ACK (and PSH on the last), carries data, and matches the first segment's
-/// Ethernet addresses, IP TOS/TTL/DF/addresses, ports, ack, window and TCP options exactly, with
+/// A frame joins the pending super-frame when it is IPv4 without options or fragmentation (or IPv6
+/// whose next header is TCP: no extension headers), TCP with only ACK (and PSH on the last),
+/// carries data, and matches the first segment's Ethernet addresses, IPv4 TOS/TTL/DF/addresses
+/// (IPv6 traffic class/flow label/hop limit/addresses), ports, ack, window and TCP options exactly, with
 /// the next expected sequence number and a payload no longer than the first's. A shorter payload
 /// or PSH closes the super-frame. Anything else is not eligible: the caller writes out what is
 /// pending, then that frame as it is (order preserved).
@@ -30,6 +31,8 @@ public final class TCPCoalescer {
     public private(set) var frameLength = 0
     public private(set) var segments = 0
     var headerLength = 0
+    /// Offset of the TCP header: 34 (IPv4) or 54 (IPv6); the frame's IP version follows from it.
+    var tcpOffset = 0
     var mss = 0
     var nextSeq: UInt32 = 0
     var closed = false
@@ -44,15 +47,24 @@ public final class TCPCoalescer {
 
     public var isEmpty: Bool { frameLength == 0 }
 
-    /// IPv4/TCP header facts of an eligible frame, or nil.
+    /// IPv4 or IPv6 TCP header facts of an eligible frame, or nil.
     @inline(__always)
     static func eligible(_ f: UnsafeRawBufferPointer) -> (tcp: Int, header: Int, payload: Int, seq: UInt32, psh: Bool)? {
         let ip = 14
-        guard f.count >= ip + 40, f[12] == 0x08, f[13] == 0x00, f[ip] == 0x45, f[ip + 9] == 6 else { return nil }
-        guard f[ip + 6] & 0x3F == 0, f[ip + 7] == 0 else { return nil }          // no MF, offset 0
-        let total = Int(f[ip + 2]) << 8 | Int(f[ip + 3])
-        guard total == f.count - ip else { return nil }
-        let tcp = ip + 20
+        guard f.count >= ip + 40, f[12] == 0x08 || f[12] == 0x86 else { return nil }
+        let tcp: Int
+        if f[12] == 0x08 {
+            guard f[13] == 0x00, f[ip] == 0x45, f[ip + 9] == 6 else { return nil }
+            guard f[ip + 6] & 0x3F == 0, f[ip + 7] == 0 else { return nil }          // no MF, offset 0
+            let total = Int(f[ip + 2]) << 8 | Int(f[ip + 3])
+            guard total == f.count - ip else { return nil }
+            tcp = ip + 20
+        } else {
+            guard f[13] == 0xDD, f.count >= ip + 60, f[ip] >> 4 == 6, f[ip + 6] == 6 else { return nil }
+            let payloadLength = Int(f[ip + 4]) << 8 | Int(f[ip + 5])
+            guard payloadLength == f.count - ip - 40 else { return nil }
+            tcp = ip + 40
+        }
         let tcpHeader = Int(f[tcp + 12] >> 4) * 4
         let flags = f[tcp + 13]
         guard tcpHeader >= 20, flags & ~0x08 == 0x10 else { return nil }           // ACK, maybe PSH; nothing else
@@ -71,26 +83,33 @@ public final class TCPCoalescer {
             frameLength = f.count
             segments = 1
             headerLength = e.header
+            tcpOffset = e.tcp
             mss = e.payload
             nextSeq = e.seq &+ UInt32(e.payload)
             closed = e.psh
             return .taken
         }
-        guard !closed, e.header == headerLength, e.seq == nextSeq, e.payload <= mss,
+        guard !closed, e.tcp == tcpOffset, e.header == headerLength, e.seq == nextSeq, e.payload <= mss,
               frameLength + e.payload <= Self.capacity - VirtioNetHeader.size,
               frameLength - 14 + e.payload <= 65_535 else { return .flushFirst }
         let p = UnsafeRawBufferPointer(start: frame, count: frameLength)
-        // Same Ethernet addresses; IP: TOS, DF, TTL, protocol, addresses; TCP: ports, ack, offset,
-        // flags but PSH, window, urgent, options.
-        guard memoryEqual(p, f, 0, 12), p[15] == f[15], p[20] == f[20], p[22] == f[22],
-              memoryEqual(p, f, 26, 8), memoryEqual(p, f, 34, 4), memoryEqual(p, f, 42, 4),
-              p[46] == f[46], p[47] & ~0x08 == f[47] & ~0x08, memoryEqual(p, f, 48, 2), memoryEqual(p, f, 52, 2),
-              memoryEqual(p, f, 54, headerLength - 54) else { return .flushFirst }
+        let tcp = e.tcp
+        // Same Ethernet addresses; IPv4: TOS, DF, TTL, protocol, addresses (IPv6: version, traffic
+        // class, flow label, hop limit, addresses); TCP: ports, ack, offset, flags but PSH, window,
+        // urgent, options.
+        let sameIP = tcp == 34
+            ? p[15] == f[15] && p[20] == f[20] && p[22] == f[22] && memoryEqual(p, f, 26, 8)
+            : memoryEqual(p, f, 14, 4) && p[21] == f[21] && memoryEqual(p, f, 22, 32)
+        guard sameIP, memoryEqual(p, f, 0, 12),
+              memoryEqual(p, f, tcp, 4), memoryEqual(p, f, tcp + 8, 4),
+              p[tcp + 12] == f[tcp + 12], p[tcp + 13] & ~0x08 == f[tcp + 13] & ~0x08,
+              memoryEqual(p, f, tcp + 14, 2), memoryEqual(p, f, tcp + 18, 2),
+              memoryEqual(p, f, tcp + 20, headerLength - tcp - 20) else { return .flushFirst }
         (frame + frameLength).copyMemory(from: f.baseAddress! + e.header, byteCount: e.payload)
         frameLength += e.payload
         segments += 1
         nextSeq = e.seq &+ UInt32(e.payload)
-        if e.psh { buffer[VirtioNetHeader.size + 47] |= 0x08 }
+        if e.psh { buffer[VirtioNetHeader.size + tcp + 13] |= 0x08 }
         if e.psh || e.payload < mss { closed = true }
         return .taken
     }
@@ -102,23 +121,31 @@ public final class TCPCoalescer {
         var header = VirtioNetHeader()
         if segments > 1 {
             let ip = 14
-            let tcp = ip + 20
-            let total = frameLength - ip
-            f[ip + 2] = UInt8(truncatingIfNeeded: total >> 8)
-            f[ip + 3] = UInt8(truncatingIfNeeded: total)
-            f[ip + 10] = 0
-            f[ip + 11] = 0
-            let ipSum = Segmentation.sum(UnsafeRawBufferPointer(rebasing: f[ip ..< tcp]))
-            let ipCheck = InternetChecksum.finish(ipSum)
-            f[ip + 10] = UInt8(truncatingIfNeeded: ipCheck >> 8)
-            f[ip + 11] = UInt8(truncatingIfNeeded: ipCheck)
+            let tcp = tcpOffset
+            var pseudo: UInt64
+            if tcp == 34 {
+                let total = frameLength - ip
+                f[ip + 2] = UInt8(truncatingIfNeeded: total >> 8)
+                f[ip + 3] = UInt8(truncatingIfNeeded: total)
+                f[ip + 10] = 0
+                f[ip + 11] = 0
+                let ipCheck = InternetChecksum.finish(Segmentation.sum(UnsafeRawBufferPointer(rebasing: f[ip ..< tcp])))
+                f[ip + 10] = UInt8(truncatingIfNeeded: ipCheck >> 8)
+                f[ip + 11] = UInt8(truncatingIfNeeded: ipCheck)
+                pseudo = Segmentation.sum(UnsafeRawBufferPointer(rebasing: f[(ip + 12) ..< (ip + 20)]))
+            } else {
+                let payloadLength = frameLength - tcp
+                f[ip + 4] = UInt8(truncatingIfNeeded: payloadLength >> 8)
+                f[ip + 5] = UInt8(truncatingIfNeeded: payloadLength)
+                pseudo = Segmentation.sum(UnsafeRawBufferPointer(rebasing: f[(ip + 8) ..< (ip + 40)]))
+            }
             // Partial TCP checksum: the folded pseudo-header sum (not complemented), as CHECKSUM_PARTIAL wants.
-            var pseudo = Segmentation.sum(UnsafeRawBufferPointer(rebasing: f[(ip + 12) ..< (ip + 20)]))
-                &+ 6 &+ UInt64(frameLength - tcp)
+            pseudo = pseudo &+ 6 &+ UInt64(frameLength - tcp)
             while pseudo > 0xFFFF { pseudo = (pseudo & 0xFFFF) &+ (pseudo >> 16) }
             f[tcp + 16] = UInt8(truncatingIfNeeded: pseudo >> 8)
             f[tcp + 17] = UInt8(truncatingIfNeeded: pseudo)
-            header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
+            header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum,
+                                     gsoType: tcp == 34 ? VirtioNetHeader.gsoTCPv4 : VirtioNetHeader.gsoTCPv6,
                                      headerLength: UInt16(headerLength), gsoSize: UInt16(mss),
                                      checksumStart: UInt16(tcp), checksumOffset: 16)
         }

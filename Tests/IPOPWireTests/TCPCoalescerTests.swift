@@ -33,6 +33,32 @@ import Testing
         #expect(again == pieces)
     }
 
+    @Test func ipv6SegmentsBecomeOneTCPv6GSOWriteThatCutsBackIntoThem() throws {
+        let frame = SegmentationTests.superFrame(ipv6: true, payload: 10_000)
+        let tso = VirtioNetHeader(flags: 1, gsoType: VirtioNetHeader.gsoTCPv6, headerLength: 86, gsoSize: 1428,
+                                  checksumStart: 54, checksumOffset: 16)
+        let pieces = try SegmentationTests.cut(frame, tso).frames
+        #expect(pieces.count == 8)
+        let c = TCPCoalescer()
+        for p in pieces { #expect(Self.offer(c, p) == .taken) }
+        let v4 = try Self.segments(payload: 3000).pieces[0]
+        #expect(Self.offer(c, v4) == .flushFirst)                   // an IPv4 segment never joins an IPv6 one
+        let out = Array(c.take())
+        let header = out.withUnsafeBytes { VirtioNetHeader($0) }
+        #expect(header == tso)
+        let joined = Array(out[10...])
+        #expect(SegmentationTests.be16(joined, 18) == joined.count - 54)   // IPv6 payload length
+        #expect(try SegmentationTests.cut(joined, header).frames == pieces)
+        // A different flow label, hop limit or address ends the super-frame.
+        for byte in [16, 21, 53] {
+            #expect(Self.offer(c, pieces[0]) == .taken)
+            var other = pieces[1]
+            other[byte] ^= 1
+            #expect(Self.offer(c, other) == .flushFirst, "byte \(byte)")
+            _ = c.take()
+        }
+    }
+
     @Test func singleSegmentGoesOutUnchangedWithAPlainHeader() throws {
         let (_, pieces) = try Self.segments(payload: 500)
         let c = TCPCoalescer()
@@ -57,14 +83,15 @@ import Testing
         #expect(c.segments == 5)
         #expect(Self.offer(c, pieces[0]) == .flushFirst)
         _ = c.take()
-        // Not TCP data: a pure ACK, a SYN, IPv6, a fragment.
+        // Not TCP data: a pure ACK, a SYN, IPv6 with an extension header, a fragment.
         var ack = Array(pieces[0][..<66])
         ack[16] = 0; ack[17] = 52
         #expect(Self.offer(c, ack) == .notEligible)
         var syn = pieces[0]
         syn[47] = 0x02
         #expect(Self.offer(c, syn) == .notEligible)
-        let v6 = SegmentationTests.superFrame(ipv6: true, payload: 100)
+        var v6 = SegmentationTests.superFrame(ipv6: true, payload: 100)
+        v6[20] = 0                                                   // next header: hop-by-hop options
         #expect(Self.offer(c, v6) == .notEligible)
         var fragment = pieces[0]
         fragment[20] = 0x20                                          // MF

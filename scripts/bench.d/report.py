@@ -150,6 +150,11 @@ def main():
               f"RTT added over raw (avg / p50): ipop {rtt_added(ip, 0)} / {rtt_added(ip, 1)}, "
               f"tinc {rtt_added(tc, 0)} / {rtt_added(tc, 1)}; "
               f"warm (1 ms apart, p50): ipop {rtt_added(ip, 1, 'ping_warm')}, tinc {rtt_added(tc, 1, 'ping_warm')}")
+        l3 = paths.get(f"ipopl3-{m}")
+        if l3:
+            print(f"MTU {m}, ipop L3 mode: TCP ipop/raw = {ratio(l3['tcp'], raw and raw['tcp'])}, "
+                  f"ipop/tinc = {ratio(l3['tcp'], tc and tc['tcp'])}; "
+                  f"RTT added over raw (avg / p50): {rtt_added(l3, 0)} / {rtt_added(l3, 1)}")
     print()
     for name in order:
         p = paths[name]

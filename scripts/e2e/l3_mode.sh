@@ -94,6 +94,15 @@ wait_for 10 bash -c "! kill -0 $rx_pid 2>/dev/null" || true
 got=$(sha256sum <"$E2E_TMP/recv" | cut -d' ' -f1)
 assert_eq "$got" "$want" "10 MB file arrives intact over the L3 overlay"
 
+log "10 MB across intact over IPv6 (vm2 -> vm3; TCP segments coalesced into GSO writes on the way in)"
+spawn vm3 "$E2E_TMP/recv6" "$E2E_TMP/recv6.err" nc -6 -l -p 7001
+rx_pid=$SPAWNED_PID
+wait_for 5 port_listening vm3 7001 || true
+on vm2 timeout 60 nc -q 1 -w 10 fd50::3 7001 <"$E2E_TMP/blob" || true
+wait_for 10 bash -c "! kill -0 $rx_pid 2>/dev/null" || true
+got=$(sha256sum <"$E2E_TMP/recv6" | cut -d' ' -f1)
+assert_eq "$got" "$want" "10 MB file arrives intact over IPv6 on the L3 overlay"
+
 log "an unknown destination is dropped and counted, not flooded"
 on vm1 ping -c 2 -W 1 10.10.0.77 >/dev/null 2>&1 || true
 if status_query vm1 'overlay("l3")["counters"].get("dropNoRoute", 0) > 0' >/dev/null; then
