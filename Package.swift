@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "ipop", targets: ["ipop"]),
         .executable(name: "ipop-hotpath-bench", targets: ["ipop-hotpath-bench"]),
+        .executable(name: "ipop-fuzz", targets: ["ipop-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -66,6 +67,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "ipop-hotpath-bench", dependencies: ["IPOPBench", "CAllocCounter"]),
+        // Fuzzing: every parser a stranger can reach, behind one entry point (scripts/fuzz).
+        .target(name: "IPOPFuzz", dependencies: [
+            "IPOPWire", "IPOPSwitch", "IPOPLink", "IPOPTraversal", "IPOPSignal", "IPOPNode",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "ipop-fuzz", dependencies: ["IPOPFuzz"]),
         .executableTarget(name: "ipop", dependencies: [
             "IPOPNode", "IPOPLink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -80,6 +87,7 @@ let package = Package(
         .testTarget(name: "IPOPNodeTests", dependencies: ["IPOPNode"]),
         .testTarget(name: "IPOPLinuxTests", dependencies: ["IPOPLinux", "IPOPWire"]),
         .testTarget(name: "IPOPBenchTests", dependencies: ["IPOPBench", "CAllocCounter"]),
+        .testTarget(name: "IPOPFuzzTests", dependencies: ["IPOPFuzz"]),
         .testTarget(name: "IPOPTraversalTests", dependencies: ["IPOPTraversal", "IPOPWire"],
                     resources: [.copy("Resources")]),
         .testTarget(name: "IPOPSignalTests", dependencies: [
