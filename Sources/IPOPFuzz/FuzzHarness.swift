@@ -148,8 +148,11 @@ public final class FuzzHarness {
         }
         if !coalescer.isEmpty { _ = coalescer.take() }
         _ = TCPMSSClamp.clamp(frame, mtu: Int(vnet.gsoSize))
-        if let length = ICMPTooBig.answer(UnsafeRawBufferPointer(frame), mtu: 1280, into: scratch) {
-            precondition(length <= ICMPTooBig.maximumSize, "ICMP answer longer than announced")
+        if let length = ICMPError.tooBig(UnsafeRawBufferPointer(frame), mtu: 1280, into: scratch) {
+            precondition(length <= ICMPError.maximumSize, "ICMP answer longer than announced")
+        }
+        if let length = ICMPError.unreachable(UnsafeRawBufferPointer(frame), mtu: 1280, into: scratch) {
+            precondition(length <= ICMPError.maximumSize, "ICMP answer longer than announced")
         }
     }
 

@@ -32,7 +32,8 @@ extension Node {
                 id: overlay.config.id, mode: overlay.modeName, tap: overlay.tap.name, mtu: overlay.config.mtu,
                 links: links, mac_table: macs,
                 counters: (overlay.router?.counters.dictionary ?? overlay.fabric.counters.dictionary)
-                    .merging(["mssClamped": overlay.mssClamped, "icmpTooBigSent": overlay.tooBigAnswered]) { a, _ in a },
+                    .merging(["mssClamped": overlay.mssClamped, "icmpTooBigSent": overlay.tooBigAnswered,
+                              "icmpUnreachableSent": overlay.unreachableAnswered]) { a, _ in a },
                 routes: routes))
         }
         return StatusReport(node: config.nodeName, listen_port: Int(udp.port),

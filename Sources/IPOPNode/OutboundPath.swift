@@ -99,6 +99,9 @@ extension Node {
             return .drop(.localDestination)
         case .unicast(let link): return .unicast(link)
         case .flood: return .flood
+        case .drop(.noRoute):
+            answerUnreachableIntoTap(frame, overlay: overlay, now: now)
+            return .drop(.malformed)   // counted by the router (dropNoRoute); the reason is not used further
         case .drop(let reason): return .drop(reason == .tooBig ? .tooBig : .malformed)
         }
     }

@@ -21,10 +21,12 @@ final class Overlay {
     let clampMSSToMTU: Int?
     /// TCP SYNs whose MSS option was lowered (both directions).
     var mssClamped: UInt64 = 0
-    /// ICMP "too big" answers sent (Node+TooBig.swift), and the rate limit's current second.
+    /// ICMP "too big" and "unreachable" answers sent (Node+ICMPErrors.swift), and the rate limit's
+    /// current second.
     var tooBigAnswered: UInt64 = 0
-    private var tooBigSecondStart: ContinuousClock.Instant?
-    private var tooBigAnswersThisSecond = 0
+    var unreachableAnswered: UInt64 = 0
+    private var icmpSecondStart: ContinuousClock.Instant?
+    private var icmpErrorsThisSecond = 0
     /// Frames dropped as larger than the MTU, as of the last warning about them.
     private var tooBigWarned: UInt64 = 0
     private var tooBigWarnedAt: ContinuousClock.Instant?
@@ -81,15 +83,15 @@ final class Overlay {
 
     func name(of link: LinkID) -> String { names[link.raw] ?? "link\(link.raw)" }
 
-    /// At most `Tunables.tooBigAnswersPerSecond` ICMP "too big" answers per second.
-    func mayAnswerTooBig(now: ContinuousClock.Instant) -> Bool {
-        if let start = tooBigSecondStart, start.duration(to: now) < .seconds(1) {
-            guard tooBigAnswersThisSecond < Tunables.tooBigAnswersPerSecond else { return false }
-            tooBigAnswersThisSecond += 1
+    /// At most `Tunables.icmpErrorsPerSecond` ICMP error answers per second.
+    func mayAnswerICMPError(now: ContinuousClock.Instant) -> Bool {
+        if let start = icmpSecondStart, start.duration(to: now) < .seconds(1) {
+            guard icmpErrorsThisSecond < Tunables.icmpErrorsPerSecond else { return false }
+            icmpErrorsThisSecond += 1
             return true
         }
-        tooBigSecondStart = now
-        tooBigAnswersThisSecond = 1
+        icmpSecondStart = now
+        icmpErrorsThisSecond = 1
         return true
     }
 

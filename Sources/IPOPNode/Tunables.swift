@@ -17,10 +17,10 @@ public enum Tunables {
     /// mismatch between nodes, or a container with a larger MTU than the overlay) needs one clear
     /// line, not one per frame.
     public static let mtuWarningInterval: Duration = .seconds(60)
-    /// ICMP "too big" answers per overlay and second at most: one per flow teaches the sender the
-    /// MTU, and ICMP errors are to be rate-limited (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)), so that a
-    /// flood of oversized frames never becomes a flood of answers.
-    public static let tooBigAnswersPerSecond = 20
+    /// ICMP error answers ("too big", "unreachable") per overlay and second at most: one per flow
+    /// tells the sender what it needs, and ICMP errors are to be rate-limited (RFC 1812 §4.3.2.8,
+    /// RFC 4443 §2.4(f)), so that a flood of bad packets never becomes a flood of answers.
+    public static let icmpErrorsPerSecond = 20
     /// UDP GSO on the send batches: a run of sealed frames to one peer is one message to the
     /// kernel (UDP_SEGMENT), which cuts it into datagrams as late as it can; the batch falls back
     /// by itself where the kernel or route refuses. `IPOP_UDP_GSO=0` in the environment turns it

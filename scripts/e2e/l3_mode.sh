@@ -103,11 +103,19 @@ wait_for 10 bash -c "! kill -0 $rx_pid 2>/dev/null" || true
 got=$(sha256sum <"$E2E_TMP/recv6" | cut -d' ' -f1)
 assert_eq "$got" "$want" "10 MB file arrives intact over IPv6 on the L3 overlay"
 
-log "an unknown destination is dropped and counted, not flooded"
-on vm1 ping -c 2 -W 1 10.10.0.77 >/dev/null 2>&1 || true
+log "an unknown destination is dropped and counted, not flooded, and answered with ICMP unreachable"
+out=$(on vm1 ping -n -c 2 -W 1 10.10.0.77 2>&1) || true
 if status_query vm1 'overlay("l3")["counters"].get("dropNoRoute", 0) > 0' >/dev/null; then
     pass "vm1 counts packets to 10.10.0.77 as dropNoRoute"
 else fail "vm1 did not count dropNoRoute"; fi
+if grep -q 'From 10.10.0.77 .*Destination Host Unreachable' <<<"$out"; then
+    pass "ping 10.10.0.77 says at once: $(grep -m1 -o 'From 10.10.0.77 .*Destination Host Unreachable' <<<"$out")"
+else fail "ping 10.10.0.77 got no host-unreachable answer: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"; fi
+out=$(on vm1 ping -6 -n -c 2 -W 1 fd50::77 2>&1) || true
+if grep -qi 'From fd50::77 .*Destination unreachable: Address unreachable' <<<"$out"; then
+    pass "ping fd50::77 says: $(grep -m1 -io 'From fd50::77 .*Address unreachable' <<<"$out")"
+else fail "ping fd50::77 got no address-unreachable answer: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"; fi
+assert_between "$(status_value vm1 'overlay("l3")["counters"]["icmpUnreachableSent"]')" 4 4 "vm1 sent one ICMP unreachable per ping (icmpUnreachableSent)"
 
 log "an L3 overlay and a switchmode overlay side by side on vm1 and vm2"
 wait_link_up vm1 sw vm2

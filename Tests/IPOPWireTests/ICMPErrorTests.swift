@@ -1,7 +1,7 @@
 import Testing
 @testable import IPOPWire
 
-@Suite struct ICMPTooBigTests {
+@Suite struct ICMPErrorTests {
     static let hostA: [UInt8] = [2, 0, 0, 0, 0, 0xa]   // the sender of the big frame
     static let hostB: [UInt8] = [2, 0, 0, 0, 0, 0xb]
 
@@ -32,8 +32,8 @@ import Testing
     }
 
     static func answer(_ frame: [UInt8], mtu: Int = 1280) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: ICMPTooBig.maximumSize)
-        let length = frame.withUnsafeBytes { f in out.withUnsafeMutableBytes { ICMPTooBig.answer(f, mtu: mtu, into: $0) } }
+        var out = [UInt8](repeating: 0, count: ICMPError.maximumSize)
+        let length = frame.withUnsafeBytes { f in out.withUnsafeMutableBytes { ICMPError.tooBig(f, mtu: mtu, into: $0) } }
         return length.map { Array(out[..<$0]) }
     }
 
@@ -119,8 +119,42 @@ import Testing
             if f.count > 15, Bool.random(using: &rng) { f[12] = 0x08; f[13] = 0; f[14] = 0x45 }
             if f.count > 15, Bool.random(using: &rng) { f[12] = 0x86; f[13] = 0xdd; f[14] = 0x60 }
             if let a = Self.answer(f, mtu: Int.random(in: 0...9000, using: &rng)) {
-                #expect(a.count <= ICMPTooBig.maximumSize)
+                #expect(a.count <= ICMPError.maximumSize)
             }
         }
+    }
+
+    static func unreachable(_ frame: [UInt8]) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: ICMPError.maximumSize)
+        let length = frame.withUnsafeBytes { f in out.withUnsafeMutableBytes { ICMPError.unreachable(f, mtu: 1280, into: $0) } }
+        return length.map { Array(out[..<$0]) }
+    }
+
+    @Test func ipv4UnreachableNeedsNoDFAndComesFromTheDestination() throws {
+        let frame = Self.ipv4Frame(ipLength: 84, df: false, protocolNumber: 1, firstPayloadByte: 8)
+        let a = try #require(Self.unreachable(frame))
+        #expect(Array(a[0..<6]) == Self.hostA)
+        #expect(Array(a[(14 + 12)..<(14 + 16)]) == [10, 0, 6, 2])          // from the unreachable address
+        #expect(Array(a[(14 + 16)..<(14 + 20)]) == [10, 0, 6, 1])          // to the sender
+        #expect(Self.sum(a[14..<34]) == 0)
+        #expect(Array(a[34..<42]) == [3, 1, a[36], a[37], 0, 0, 0, 0])     // host unreachable
+        #expect(Self.sum(a[34...]) == 0)
+        #expect(Array(a[42...]) == Array(frame[14...]))                   // the whole small packet
+        #expect(Self.unreachable(Self.ipv4Frame(protocolNumber: 1, firstPayloadByte: 3)) == nil, "never about an ICMP error")
+    }
+
+    @Test func ipv6UnreachableIsAddressUnreachable() throws {
+        let frame = Self.ipv6Frame(payloadLength: 64, nextHeader: 58, firstPayloadByte: 128)
+        let a = try #require(Self.unreachable(frame))
+        let destination = IPv6Address("fd00::2")!, sender = IPv6Address("fd00::1")!
+        a.withUnsafeBytes { raw in
+            #expect(IPv6Address(raw, offset: 14 + 8) == destination)
+            #expect(IPv6Address(raw, offset: 14 + 24) == sender)
+        }
+        #expect(Array(a[54..<56]) == [1, 3])
+        #expect(Array(a[58..<62]) == [0, 0, 0, 0])
+        let pseudo = InternetChecksum.ipv6PseudoHeader(source: destination, destination: sender, upperLayerLength: a.count - 54, nextHeader: 58)
+        #expect(Self.sum(a[54...], plus: pseudo) == 0)
+        #expect(Self.unreachable(Self.ipv6Frame(nextHeader: 58, firstPayloadByte: 1)) == nil, "never about an ICMPv6 error")
     }
 }
