@@ -48,17 +48,11 @@ public enum ICMPError {
     }
 
     static func answer(_ frame: UnsafeRawBufferPointer, kind: Kind, mtu: Int, into out: UnsafeMutableRawBufferPointer) -> Int? {
-        guard frame.count >= 14, out.count >= maximumSize, mtu >= 68,
-              frame[0] & 1 == 0, frame[6] & 1 == 0 else { return nil }
-        var l3 = 14
-        var type = frame.wireBE16(12)
-        for _ in 0..<2 where type == EtherType.vlan.rawValue || type == EtherType.qinq.rawValue {
-            guard frame.count >= l3 + 4 else { return nil }
-            type = frame.wireBE16(l3 + 2)
-            l3 += 4
-        }
+        guard out.count >= maximumSize, mtu >= 68, let ethernet = try? EthernetFrame(frame),
+              ethernet.vlanTagCount <= 2, frame[0] & 1 == 0, frame[6] & 1 == 0 else { return nil }
+        let l3 = ethernet.payloadOffset
         let length: Int
-        switch type {
+        switch ethernet.etherType.rawValue {
         case EtherType.ipv4.rawValue: guard let n = ipv4(frame, at: l3, kind: kind, mtu: mtu, into: out) else { return nil }; length = n
         case EtherType.ipv6.rawValue: guard let n = ipv6(frame, at: l3, kind: kind, mtu: mtu, into: out) else { return nil }; length = n
         default: return nil

@@ -6,7 +6,7 @@
 ///
 /// Where the option sits (offsets from the start of each header):
 ///
-///     Ethernet  dst(6) src(6) type(2)          type 0x8100 / 0x88A8: a 4-byte tag, then type again
+///     Ethernet  dst(6) src(6) type(2)          type 0x8100 / 0x88A8: a 4-byte tag, then type again (`EthernetFrame`)
 ///     IPv4      ver/ihl(1) ... frag(2)@6 proto(1)@9 ...     header length ihl*4, TCP if proto 6
 ///     IPv6      ver(4 bits) ... next(1)@6 ... (40 bytes)   TCP only if next header is 6 (no extensions)
 ///     TCP       ports(4) seq(4) ack(4) off(4 bits)@12 flags(1)@13 win(2) sum(2)@16 urg(2) options@20
@@ -25,19 +25,12 @@ public enum TCPMSSClamp {
     @inlinable
     public static func clamp(_ frame: UnsafeMutableRawBufferPointer, mtu: Int) -> Bool {
         let bytes = UnsafeRawBufferPointer(frame)
-        guard bytes.count >= 14 else { return false }
-        var l3 = 14
-        var type = bytes.wireBE16(12)
-        // Up to two VLAN tags (802.1Q, 802.1ad).
-        for _ in 0..<2 where type == EtherType.vlan.rawValue || type == EtherType.qinq.rawValue {
-            guard bytes.count >= l3 + 4 else { return false }
-            type = bytes.wireBE16(l3 + 2)
-            l3 += 4
-        }
+        guard let ethernet = try? EthernetFrame(bytes) else { return false }   // VLAN tags skipped
+        let l3 = ethernet.payloadOffset
         let tcp: Int
         let end: Int
         let maxMSS: Int
-        switch type {
+        switch ethernet.etherType.rawValue {
         case EtherType.ipv4.rawValue:
             guard bytes.count >= l3 + 20, bytes[l3] >> 4 == 4, bytes[l3 + 9] == 6 else { return false }
             let headerLength = Int(bytes[l3] & 0x0F) * 4
