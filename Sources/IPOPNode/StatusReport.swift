@@ -71,6 +71,11 @@ public struct StatusReport: Codable, Sendable {
         var out = "node \(node): udp port \(listen_port), up \(Self.duration(uptime_s))\n"
         for o in overlays {
             out += "\noverlay \(o.id) (\(o.mode), tap \(o.tap), mtu \(o.mtu))\n"
+            // What the node did about packets the MTU or the routes could not carry, when it did anything.
+            let mtuWork = [("mssClamped", "TCP SYNs clamped"), ("dropTooBig", "too big dropped"),
+                           ("icmpTooBigSent", "ICMP too-big sent"), ("icmpUnreachableSent", "ICMP unreachable sent")]
+                .compactMap { key, label in o.counters[key].flatMap { $0 > 0 ? "\($0) \(label)" : nil } }
+            if !mtuWork.isEmpty { out += "  " + mtuWork.joined(separator: ", ") + "\n" }
             if o.links.isEmpty { out += "  no links\n" }
             for l in o.links {
                 out += "  link \(l.peer): \(l.state)"

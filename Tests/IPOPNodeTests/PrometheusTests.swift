@@ -20,6 +20,15 @@ import Testing
                             overlays: [sw, l3])
     }
 
+    @Test func textShowsWhatTheNodeDidAboutTheMTUOnlyWhenItDidSomething() {
+        var report = Self.report()
+        #expect(!report.text().contains("clamped"))
+        report.overlays[0].counters["mssClamped"] = 2
+        report.overlays[0].counters["icmpTooBigSent"] = 7
+        report.overlays[0].counters["icmpUnreachableSent"] = 0
+        #expect(report.text().contains("overlay lab (switchmode, tap ipop, mtu 1280)\n  2 TCP SYNs clamped, 7 ICMP too-big sent\n"))
+    }
+
     @Test func rendersEveryFamilyWithExactSamples() {
         let text = Self.report().prometheus()
         let lines = Set(text.split(separator: "\n").map(String.init))
