@@ -150,6 +150,10 @@ def main():
               f"RTT added over raw (avg / p50): ipop {rtt_added(ip, 0)} / {rtt_added(ip, 1)}, "
               f"tinc {rtt_added(tc, 0)} / {rtt_added(tc, 1)}; "
               f"warm (1 ms apart, p50): ipop {rtt_added(ip, 1, 'ping_warm')}, tinc {rtt_added(tc, 1, 'ping_warm')}")
+        ov = paths.get(f"openvpn-{m}")
+        if ov:
+            print(f"MTU {m}: TCP ipop/OpenVPN = {ratio(ip and ip['tcp'], ov['tcp'])}; "
+                  f"RTT added over raw (avg / p50): OpenVPN {rtt_added(ov, 0)} / {rtt_added(ov, 1)}")
         l3 = paths.get(f"ipopl3-{m}")
         if l3:
             print(f"MTU {m}, ipop L3 mode: TCP ipop/raw = {ratio(l3['tcp'], raw and raw['tcp'])}, "
