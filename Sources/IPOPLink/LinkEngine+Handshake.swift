@@ -56,11 +56,14 @@ extension LinkEngine {
             guard let reply = try? handshake.writeMessage(payload: []), let keys = try? handshake.split() else {
                 return drop(.authFailure, peer: peer)
             }
+            let index = randomIndex()
+            // No keypair only when memory ran out: the handshake cannot complete (the peer retries).
+            guard let keypair = Keypair(localIndex: index, remoteIndex: message.senderIndex, keys: keys, createdAt: now,
+                                        isInitiator: false, peer: raw, rejectAfterMessages: timers.rejectAfterMessages) else {
+                return drop(.authFailure, peer: peer)
+            }
             peer.latestTimestamp = timestamp
             peer.endpoint = from
-            let index = randomIndex()
-            let keypair = Keypair(localIndex: index, remoteIndex: message.senderIndex, keys: keys, createdAt: now,
-                                  isInitiator: false, peer: raw, rejectAfterMessages: timers.rejectAfterMessages)
             keypair.crossedOurInitiation = peer.handshake != nil
             retire(peer.next)
             peer.next = keypair
@@ -84,6 +87,12 @@ extension LinkEngine {
         guard (try? state.readMessage(message.noise)) != nil, let keys = try? state.split() else {
             return drop(.authFailure, peer: peer)
         }
+        // No keypair only when memory ran out: the pending handshake stays and is retried.
+        guard let keypair = Keypair(localIndex: pending.localIndex, remoteIndex: message.senderIndex, keys: keys,
+                                    createdAt: now, isInitiator: true, peer: raw,
+                                    rejectAfterMessages: timers.rejectAfterMessages) else {
+            return drop(.authFailure, peer: peer)
+        }
         handshakesByIndex[pending.localIndex] = nil
         peer.handshake = nil
         peer.handshakeDue = nil
@@ -93,9 +102,6 @@ extension LinkEngine {
         peer.lastReceived = now
         peer.firstUnansweredSend = nil
 
-        let keypair = Keypair(localIndex: pending.localIndex, remoteIndex: message.senderIndex, keys: keys,
-                              createdAt: now, isInitiator: true, peer: raw,
-                              rejectAfterMessages: timers.rejectAfterMessages)
         keypairsByIndex[keypair.localIndex] = keypair
         // An unconfirmed `next` (simultaneous initiation) stays: the peer will send on it and confirm it.
         if let current = peer.current, !current.isInitiator, current.crossedOurInitiation,

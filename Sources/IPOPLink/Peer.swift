@@ -110,12 +110,16 @@ final class Keypair {
     var sendCounter: UInt64 = 0
     var replay: ReplayWindow
 
-    init(localIndex: UInt32, remoteIndex: UInt32, keys: NoiseTransportKeys, createdAt: ContinuousClock.Instant,
-         isInitiator: Bool, peer: UInt32, rejectAfterMessages: UInt64) {
+    /// Nil when the ciphers cannot be set up (out of memory, see `TransportCipher.init`).
+    init?(localIndex: UInt32, remoteIndex: UInt32, keys: NoiseTransportKeys, createdAt: ContinuousClock.Instant,
+          isInitiator: Bool, peer: UInt32, rejectAfterMessages: UInt64) {
+        guard let sender = TransportCipher(key: keys.sending), let receiver = TransportCipher(key: keys.receiving) else {
+            return nil
+        }
         self.localIndex = localIndex
         self.remoteIndex = remoteIndex
-        sender = TransportCipher(key: keys.sending)
-        receiver = TransportCipher(key: keys.receiving)
+        self.sender = sender
+        self.receiver = receiver
         self.createdAt = createdAt
         self.isInitiator = isInitiator
         self.peer = peer

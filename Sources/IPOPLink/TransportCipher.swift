@@ -29,8 +29,11 @@ public struct TransportCipher: Sendable {
 
     private let context: Context
 
-    public init(key: SymmetricKey) {
-        context = Context(key: key)
+    /// Nil when BoringSSL cannot set up the key schedule: only when memory runs out (a 32-byte
+    /// key is all it checks). The handshake that needed it is dropped, and the peer retries.
+    public init?(key: SymmetricKey) {
+        guard let context = Context(key: key) else { return nil }
+        self.context = context
     }
 
     /// Seals `buffer[0 ..< count-16]` in place and writes the tag into the last 16 bytes.
@@ -73,13 +76,10 @@ public struct TransportCipher: Sendable {
     private final class Context: @unchecked Sendable {
         let pointer: OpaquePointer
 
-        init(key: SymmetricKey) {
-            precondition(key.bitCount == 256, "transport keys are 32 bytes (Noise: HKDF-SHA256 output)")
-            let made = key.withUnsafeBytes { raw in
+        init?(key: SymmetricKey) {
+            guard key.bitCount == 256, let made = key.withUnsafeBytes({ raw in
                 ipop_transport_aead_new(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
-            // Only an allocation failure makes BoringSSL refuse a 32-byte key.
-            guard let made else { fatalError("BoringSSL could not set up a ChaCha20-Poly1305 context (out of memory)") }
+            }) else { return nil }
             pointer = made
         }
 

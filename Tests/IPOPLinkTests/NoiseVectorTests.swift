@@ -83,8 +83,8 @@ private func privateKey(_ hex: String) throws -> Curve25519.KeyAgreement.Private
         var counters: [UInt64] = [0, 0]
         for (index, message) in vector.messages.enumerated().dropFirst(2) {
             let fromInitiator = index % 2 == 0
-            let sender = TransportCipher(key: fromInitiator ? initKeys.sending : respKeys.sending)
-            let receiver = TransportCipher(key: fromInitiator ? respKeys.receiving : initKeys.receiving)
+            let sender = try #require(TransportCipher(key: fromInitiator ? initKeys.sending : respKeys.sending))
+            let receiver = try #require(TransportCipher(key: fromInitiator ? respKeys.receiving : initKeys.receiving))
             let direction = fromInitiator ? 0 : 1
             let payload = Hex.decode(message.payload)
             var buffer = payload + [UInt8](repeating: 0, count: TransportCipher.tagSize)

@@ -6,7 +6,7 @@ import Testing
     let key = SymmetricKey(size: .bits256)
 
     @Test func sealsAndOpensInPlace() throws {
-        let cipher = TransportCipher(key: key)
+        let cipher = try #require(TransportCipher(key: key))
         let plaintext = (0..<100).map { UInt8($0) }
         var buffer = plaintext + [UInt8](repeating: 0, count: 16)
         try buffer.withUnsafeMutableBytes { try cipher.seal(counter: 42, buffer: $0) }
@@ -17,14 +17,14 @@ import Testing
     }
 
     @Test func emptyPayloadIsJustATag() throws {
-        let cipher = TransportCipher(key: key)
+        let cipher = try #require(TransportCipher(key: key))
         var buffer = [UInt8](repeating: 0, count: 16)
         try buffer.withUnsafeMutableBytes { try cipher.seal(counter: 0, buffer: $0) }
         #expect(try buffer.withUnsafeMutableBytes { try cipher.open(counter: 0, buffer: $0) } == 0)
     }
 
     @Test func tamperingWrongCounterOrWrongKeyFails() throws {
-        let cipher = TransportCipher(key: key)
+        let cipher = try #require(TransportCipher(key: key))
         var sealed = [UInt8](repeating: 9, count: 40) + [UInt8](repeating: 0, count: 16)
         try sealed.withUnsafeMutableBytes { try cipher.seal(counter: 1, buffer: $0) }
         var buffer = sealed
@@ -42,7 +42,7 @@ import Testing
         }
         buffer = sealed
         #expect(throws: TransportCipher.Failure.authenticationFailed) {
-            try buffer.withUnsafeMutableBytes { try TransportCipher(key: SymmetricKey(size: .bits256)).open(counter: 1, buffer: $0) }
+            try buffer.withUnsafeMutableBytes { try TransportCipher(key: SymmetricKey(size: .bits256))!.open(counter: 1, buffer: $0) }
         }
         buffer = sealed
         #expect(try buffer.withUnsafeMutableBytes { try cipher.open(counter: 1, buffer: $0) } == 40)
@@ -51,7 +51,7 @@ import Testing
     /// The in-place cipher is swift-crypto's `ChaChaPoly` (same BoringSSL code): same bytes out,
     /// and each opens what the other sealed, at sizes around the 64-byte block and the MTUs.
     @Test func matchesChaChaPolyByteForByte() throws {
-        let cipher = TransportCipher(key: key)
+        let cipher = try #require(TransportCipher(key: key))
         for (length, counter) in [(0, UInt64(0)), (1, 1), (63, 2), (64, 3), (65, 0xFFFF_FFFF), (1294, 1 << 40), (9018, .max - 1)] {
             let plaintext = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ length) }
             var nonceBytes = [UInt8](repeating: 0, count: 4)
@@ -72,8 +72,13 @@ import Testing
         }
     }
 
-    @Test func bufferShorterThanTagIsAnError() {
-        let cipher = TransportCipher(key: key)
+    @Test func aKeyBoringSSLCannotTakeGivesNoCipherInsteadOfACrash() {
+        #expect(TransportCipher(key: SymmetricKey(size: .bits128)) == nil)
+        #expect(TransportCipher(key: SymmetricKey(size: .bits256)) != nil)
+    }
+
+    @Test func bufferShorterThanTagIsAnError() throws {
+        let cipher = try #require(TransportCipher(key: key))
         var buffer = [UInt8](repeating: 0, count: 15)
         #expect(throws: TransportCipher.Failure.bufferTooSmall) {
             try buffer.withUnsafeMutableBytes { try cipher.seal(counter: 0, buffer: $0) }
